@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. `make app` starts the UI.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CW := $(VENV)/bin/catalog-writer
+# CPU build by default (it lies on the dev machines' disk); a CUDA machine takes PyPI's CUDA build.
+TORCH_SPEC ?= $(shell if nvidia-smi -L >/dev/null 2>&1; then echo torch; else echo torch==2.13.0; fi)
+DEMO := data/demo-catalog.csv
+RUN := runs/demo
+
+.PHONY: install model demo test test-fast app bench clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+model: install
+	$(CW) models fetch
+
+demo: model
+	$(CW) inspect $(DEMO)
+	$(CW) prepare $(DEMO) -o $(RUN)/data --voice "Fernhill & Co."
+	$(CW) train $(RUN)/data -o models/adapters/fernhill --config configs/cpu-qlora.yaml
+	$(CW) evaluate $(RUN)/data/test.jsonl --adapter models/adapters/fernhill --report $(RUN)/report
+	$(CW) generate $(DEMO) -o $(RUN)/demo-catalog.filled.csv --adapter models/adapters/fernhill --only-missing
+	$(CW) models list
+	@echo "demo done: $(RUN)/report/report.md and $(RUN)/demo-catalog.filled.csv"
+
+test: install
+	$(PY) -m pytest -q
+
+app: install
+	$(CW) app
+
+bench: model
+	$(PY) bench/train_throughput.py --quick
+	$(PY) bench/generate_throughput.py --quick
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
