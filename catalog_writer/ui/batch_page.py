@@ -1,0 +1,126 @@
+"""Batch page: write descriptions for many products as a background job, review, download.
+
+The job is `catalog-writer generate` in a detached subprocess (catalog_writer.jobs): it keeps running
+when the tab closes, and a restarted job resumes from the batch journal.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from catalog_writer import jobs
+from catalog_writer.ui import state
+
+cfg = state.config()
+cat = state.current_catalog()
+st.title("Batch")
+st.caption(f"Catalog: {Path(cat.path).name} ({len(cat.products)} products)")
+
+# --- start a job ------------------------------------------------------------------------------------
+voices = state.voices()
+c1, c2, c3 = st.columns(3)
+scope = c1.radio("Products", ["missing description only", "all"], key="batch_scope")
+limit = int(c2.number_input("Limit (0 = no limit)", 0, 1_000_000, 0, key="batch_limit"))
+voice = c3.selectbox("Voice / adapter", list(voices), key="batch_voice")
+out_format = c1.radio("Output format", ["same", "csv", "jsonl"], key="batch_out_format", horizontal=True)
+settings = state.settings_input("batch", variants=False)
+
+selected = [p for p in cat.products if scope == "all" or not p.description.strip()]
+if limit:
+    selected = selected[:limit]
+st.write(f"{len(selected)} product(s) will be written.")
+
+if st.button("Start batch job", type="primary", key="batch_start", disabled=not selected):
+    src = Path(cat.path)
+    suffix = src.suffix if out_format == "same" else f".{out_format}"
+    out = f"{{job}}/{src.stem}.filled{suffix}"
+    cmd = ["generate", str(src), "-o", out, "--out-format", out_format, "--batch-size", "8"]
+    if st.session_state.get("catalog_format"):
+        cmd += ["--input-format", st.session_state["catalog_format"]]
+    if voices[voice] is not None:
+        cmd += ["--adapter", str(voices[voice])]
+    if cfg.base is not None:
+        cmd += ["--base-model", str(cfg.base)]
+    if scope != "all":
+        cmd.append("--only-missing")
+    if limit:
+        cmd += ["--limit", str(limit)]
+    if settings.do_sample:
+        cmd += ["--sample", "--temperature", str(settings.temperature)]
+    if settings.target_words:
+        cmd += ["--max-new-tokens", str(int(settings.target_words * 2) + 16)]
+    job = jobs.start_job("generate", [cmd], root=cfg.jobs, env=state.job_env(cfg), meta={
+        "catalog": str(src), "format": st.session_state.get("catalog_format"), "out": out,
+        "total": len(selected), "voice": voice,
+    })
+    st.session_state["batch_job"] = str(job.dir)
+
+# --- follow a job -------------------------------------------------------------------------------------
+all_jobs = jobs.list_jobs(cfg.jobs, kind="generate")
+if not all_jobs:
+    st.info("No batch jobs yet.")
+    st.stop()
+dirs = [str(j.dir) for j in all_jobs]
+current = st.session_state.get("batch_job")
+st.subheader("Job")
+job_dir = st.selectbox("Job", dirs, index=dirs.index(current) if current in dirs else 0,
+                       format_func=lambda d: Path(d).name, key=f"batch_pick_{current}")
+st.session_state["batch_job"] = job_dir
+job = jobs.load_job(Path(job_dir))
+out_path = Path(job.meta["out"].replace("{job}", str(job.dir)))
+
+
+@st.fragment(run_every=2)
+def live_progress() -> None:
+    """Poll the job's status and journal every 2 s; rerun the page once when it finishes."""
+    status = job.status()
+    done, total = jobs.batch_progress(job, out_path)
+    st.progress(min(1.0, done / total) if total else 0.0, text=f"{status['state']}: {done} of {total} products")
+    with st.expander("Log", expanded=status["state"] in ("failed", "lost")):
+        st.code(jobs.log_tail(job, 30) or "(no output yet)", language=None)
+    seen = st.session_state.setdefault("batch_seen_state", {})
+    if seen.get(job.id) != status["state"]:
+        first = job.id not in seen
+        seen[job.id] = status["state"]
+        if not first and status["state"] in jobs.FINISHED:
+            st.rerun(scope="app")
+
+
+live_progress()
+status = job.status()
+b1, b2 = st.columns(2)
+if status["state"] in ("queued", "running"):
+    if b1.button("Stop", key="batch_stop"):
+        jobs.cancel_job(job)
+        st.rerun()
+elif status["state"] != "done" or not out_path.exists():
+    if b1.button("Resume", key="batch_resume", help="Runs the job again; finished products are kept."):
+        jobs.restart_job(job)
+        st.rerun()
+
+# --- review and download ------------------------------------------------------------------------------
+results = jobs.batch_results(job, out_path)
+if results:
+    st.subheader(f"Results ({len(results)})")
+    table = pd.DataFrame(results)
+    flagged = table["unsupported"].astype(bool) if "unsupported" in table else pd.Series(False, index=table.index)
+    st.caption(f"{int(flagged.sum())} description(s) flagged with unsupported claims (highlighted).")
+    styled = table.style.apply(
+        lambda row: ["background-color: #fde2e1" if flagged[row.name] else "" for _ in row], axis=1)
+    st.dataframe(styled, hide_index=True, width="stretch")
+
+if status["state"] == "done" and out_path.exists():
+    st.subheader("Download")
+    d1, d2, d3 = st.columns(3)
+    d1.download_button(f"Catalog ({out_path.suffix.lstrip('.')})", out_path.read_bytes(), file_name=out_path.name,
+                       key="batch_dl_same", type="primary")
+    for col, fmt in ((d2, "csv"), (d3, "jsonl")):
+        if out_path.suffix == f".{fmt}":
+            continue
+        try:
+            data = jobs.batch_export(job, out_path, fmt).read_bytes()
+        except Exception as e:  # conversion is optional; the main file above is always there
+            col.caption(f"{fmt}: {e}")
+            continue
+        col.download_button(f"As {fmt.upper()}", data, file_name=f"{out_path.stem}.{fmt}", key=f"batch_dl_{fmt}")

@@ -1,0 +1,91 @@
+"""Catalog page: upload or pick a catalog, see the inspect report and search the products."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from catalog_writer import catalog
+from catalog_writer.catalog import FORMATS
+from catalog_writer.errors import CatalogWriterError
+from catalog_writer.ui import state
+
+cfg = state.config()
+st.title("Catalog")
+
+# --- choose a file: upload, or a catalog already on this machine -------------------------------
+uploaded = st.file_uploader(
+    f"Upload a catalog (Shopify, WooCommerce, Magento, Google Merchant or any CSV/TSV/XLSX, "
+    f"up to {state.MAX_UPLOAD_MB} MB)", type=list(state.CATALOG_SUFFIXES), key="catalog_upload",
+)
+if uploaded is not None and st.session_state.get("catalog_upload_id") != uploaded.file_id:
+    # Only a new upload switches the catalog; later the picker below may choose another file.
+    try:
+        path = state.save_upload(uploaded.name, uploaded.getvalue())
+    except CatalogWriterError as e:
+        st.error(str(e))
+        st.stop()
+    st.session_state["catalog_upload_id"] = uploaded.file_id
+    st.session_state["catalog_path"] = str(path)
+
+known = [cfg.catalog] + sorted(p for p in cfg.uploads.glob("*/*") if p.is_file())
+current = Path(st.session_state.get("catalog_path") or cfg.catalog)
+if current not in known:
+    known.append(current)
+c1, c2 = st.columns([3, 1])
+picked = c1.selectbox("Catalog file", known, index=known.index(current),
+                      format_func=lambda p: f"{p.name}  ({p.parent})")
+fmt = c2.selectbox("Format", ["detect", *FORMATS], key="format_choice")
+st.session_state["catalog_path"] = str(picked)
+st.session_state["catalog_format"] = None if fmt == "detect" else fmt
+
+try:
+    cat = state.read_catalog(picked, st.session_state["catalog_format"])
+    report = catalog.inspect_report(cat)
+except CatalogWriterError as e:
+    st.error(str(e))  # the catalog module's own message names file, row and column
+    st.stop()
+
+# --- the inspect report -------------------------------------------------------------------------
+m = st.columns(5)
+m[0].metric("Format", report["format"])
+m[1].metric("Rows", report["rows"])
+m[2].metric("Products", report["products"])
+m[3].metric("With description", report["with_description"])
+m[4].metric("Duplicates", report["duplicates"])
+if report.get("empty_titles"):
+    st.warning(f"{report['empty_titles']} product(s) have no title.")
+
+problems = report.get("problems") or []
+with st.expander(f"Problems ({len(problems)})", expanded=bool(problems)):
+    if problems:
+        st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
+    else:
+        st.write("No problems found.")
+
+coverage = report.get("attributes") or {}
+if coverage:
+    st.subheader("Attribute coverage")
+    cov = pd.DataFrame({"attribute": list(coverage), "coverage": list(coverage.values())})
+    st.bar_chart(cov.sort_values("coverage", ascending=False), x="attribute", y="coverage", horizontal=True)
+
+# --- searchable product table -------------------------------------------------------------------
+st.subheader("Products")
+f1, f2 = st.columns([3, 1])
+query = f1.text_input("Search title, id, brand or category", key="catalog_search")
+missing_only = f2.checkbox("Missing description only", key="catalog_missing")
+rows = [
+    {"id": p.id, "title": p.title, "brand": p.brand, "category": " > ".join(p.category),
+     "attributes": len(p.attributes), "price": p.price, "has description": bool(p.description.strip()),
+     "rows": ", ".join(map(str, p.rows))}
+    for p in cat.products
+]
+table = pd.DataFrame(rows, columns=["id", "title", "brand", "category", "attributes", "price",
+                                    "has description", "rows"])
+if query:
+    hay = table[["id", "title", "brand", "category"]].astype(str).agg(" ".join, axis=1)
+    table = table[hay.str.contains(query, case=False, regex=False)]
+if missing_only:
+    table = table[~table["has description"]]
+st.caption(f"{len(table)} of {len(rows)} products")
+st.dataframe(table, hide_index=True, width="stretch")

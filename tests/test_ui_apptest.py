@@ -1,0 +1,182 @@
+"""The Streamlit pages driven headless with AppTest, on the tiny model, a temp DB and a temp models root.
+
+Each test asserts what reached the feedback store / the job folders, not just what was drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "fixtures" / "ui" / "shop.csv"
+PAGES = "catalog_writer/ui"
+
+
+@pytest.fixture()
+def app_env(tmp_path, tiny_model_dir, monkeypatch):
+    """Environment the app reads: tiny base model, temp DB, temp models and runs folders."""
+    import streamlit as st
+
+    db = f"sqlite:///{tmp_path / 'feedback.db'}"
+    monkeypatch.setenv("CATALOG_WRITER_BASE", str(tiny_model_dir))
+    monkeypatch.setenv("CATALOG_WRITER_DB", db)
+    monkeypatch.setenv("CATALOG_WRITER_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("CATALOG_WRITER_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("CATALOG_WRITER_CATALOG", str(FIXTURE))
+    st.cache_data.clear()  # catalogs are keyed by path; the models/DB differ per test
+    return {"db": db, "tmp": tmp_path, "models": tmp_path / "models", "runs": tmp_path / "runs"}
+
+
+def _app(page: str | None = None, reviewer: str | None = "ana") -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if reviewer:
+        at.sidebar.text_input(key="reviewer_name").input(reviewer)
+    if page:
+        at.switch_page(f"{PAGES}/{page}")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _store(env):
+    from catalog_writer.feedback import Store
+
+    return Store(env["db"])
+
+
+def _small(at: AppTest, prefix: str) -> None:
+    """Short outputs keep the tiny model quick: a 1-word target allows 18 new tokens."""
+    at.number_input(key=f"{prefix}_target").set_value(1)
+
+
+def test_catalog_page_upload_report_and_bad_file(app_env):
+    at = _app(reviewer=None)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Format"] == "shopify" and metrics["Products"] == "3"
+
+    at.file_uploader(key="catalog_upload").set_value(
+        ("broken.csv", b"\x00\x01\x02 not a catalog", "text/csv")).run()
+    assert not at.exception
+    assert at.error and ("NUL" in at.error[0].value or "binary" in at.error[0].value)
+
+    demo = (REPO / "data" / "demo-catalog.csv").read_bytes()
+    at.file_uploader(key="catalog_upload").set_value(("my shop.csv", demo, "text/csv")).run()
+    assert not at.error and not at.exception
+    assert at.session_state["catalog_path"].endswith("my_shop.csv")
+    assert Path(at.session_state["catalog_path"]).read_bytes() == demo  # kept for later batch jobs
+    total = len(at.dataframe[-1].value)
+    at.checkbox(key="catalog_missing").check().run()
+    missing = at.dataframe[-1].value
+    assert 0 < len(missing) < total and not missing["has description"].any()
+    at.text_input(key="catalog_search").input("scarf").run()
+    found = at.dataframe[-1].value
+    assert len(found) >= 1 and found["title"].str.contains("Scarf", case=False).all()
+
+
+def test_write_page_generate_edit_rate_approve_persist(app_env):
+    store = _store(app_env)
+    at = _app("write_page.py", reviewer=None)
+    _small(at, "write")
+    at.button(key="write_generate").click().run()
+    assert any("Reviewer name" in w.value for w in at.warning)  # nothing is written anonymously
+    assert store.counts()["generations"] == 0
+
+    at.sidebar.text_input(key="reviewer_name").input("ana")
+    at.selectbox(key="write_product").set_value("heron-blanket")
+    at.number_input(key="write_variants").set_value(2)
+    at.button(key="write_generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    gens = store.generations(product_id="heron-blanket")
+    assert len(gens) == 2 and all(g["model_version"] == "base" and g["prompt"] for g in gens)
+    assert gens[0]["product"]["title"] == "Heron Blanket"
+    gid = gens[-1]["id"]
+
+    at.text_area(key=f"edit_{gid}").input("A warm lambswool blanket, woven in Wales.").run()
+    at.feedback(key=f"rate_{gid}").set_value(3).run()  # index 3 = four stars
+    at.button(key=f"approve_{gid}").click().run()
+    assert not at.exception
+    reviews = store.reviews(generation_id=gid)
+    assert [r["status"] for r in reviews][-1] == "approved"
+    assert reviews[-1]["edited_text"] == "A warm lambswool blanket, woven in Wales."
+    assert reviews[-1]["rating"] == 4 and reviews[-1]["reviewer"] == "ana"
+    assert any(r["edited_text"] and r["status"] == "draft" for r in reviews)  # the edit was saved on its own
+
+    at.button(key=f"reject_{gens[0]['id']}").click().run()
+    assert store.get_generation(gens[0]["id"])["review"]["status"] == "rejected"
+
+    # A reload (new session) is drawn from the store: the edit, rating and status are back.
+    again = _app("write_page.py")
+    again.selectbox(key="write_product").set_value("heron-blanket").run()
+    assert again.text_area(key=f"edit_{gid}").value == "A warm lambswool blanket, woven in Wales."
+    assert again.feedback(key=f"rate_{gid}").value == 3
+    assert any("approved" in m.value for m in again.markdown)
+
+
+def _adapter(base: Path, root: Path, voice: str, version: str, seed: int) -> Path:
+    """A real (random) LoRA adapter on the tiny model, with run.json, registered as voice@version."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from catalog_writer import registry
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    out = root / "adapters" / f"{voice}-{version}"
+    model.save_pretrained(out)
+    registry.write_adapter_meta(out, {
+        "voice": voice, "version": version, "parent": None, "base_model": str(base), "method": "lora",
+        "metrics": {"train_loss": 2.0 + seed, "eval_loss": 2.5 + seed}, "created_at": "2026-01-01T00:00:00+00:00",
+    })
+    registry.register_voice(voice, out, root)
+    return out
+
+
+def test_ab_page_blind_choice_stored_as_comparison(app_env, tiny_model_dir):
+    _adapter(tiny_model_dir, app_env["models"], "fernhill", "v1", seed=1)
+    store = _store(app_env)
+    at = _app("ab_page.py")
+    assert at.selectbox(key="ab_voice_a").value == "base"
+    assert at.selectbox(key="ab_voice_b").value == "fernhill@v1 (active)"
+    _small(at, "ab")
+    for round_ in range(2):
+        at.button(key="ab_new").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        pair = at.session_state["ab_pair"]
+        assert pair["a_side"] in ("left", "right") and pair["model_b"] == "fernhill@v1"
+        # Pick the side where B (the adapter) was shown: the stored winner must be B whatever the order.
+        b_side = "right" if pair["a_side"] == "left" else "left"
+        at.button(key=f"ab_{b_side}").click().run()
+        assert not at.exception
+    comps = store.comparisons()
+    assert len(comps) == 2
+    assert all(c["winner"] == "b" and c["winner_model"] == "fernhill@v1" and c["reviewer"] == "ana"
+               for c in comps)
+    assert {c["a_side"] for c in comps} <= {"left", "right"}
+    assert len(store.generations()) == 4  # both sides of both pairs are stored generations
+    assert len(at.get("vega_lite_chart")) == 1  # the running win-rate chart
+
+
+def test_models_page_lists_and_promotes(app_env, tiny_model_dir):
+    from catalog_writer import registry
+
+    root = app_env["models"]
+    _adapter(tiny_model_dir, root, "fernhill", "v1", seed=1)
+    _adapter(tiny_model_dir, root, "fernhill", "v2", seed=2)
+    at = _app("models_page.py")
+    table = at.dataframe[0].value
+    assert sorted(table["version"]) == ["v1", "v2"] and "train_loss" in table
+    assert table.loc[table["version"] == "v1", "active"].item()
+    at.selectbox(key="models_version_fernhill").set_value("v2").run()
+    at.button(key="models_promote").click().run()
+    assert not at.exception
+    assert registry.resolve_voice("fernhill", root).name == "fernhill-v2"
+    assert any("fernhill@v2 is now active" in s.value for s in at.success)
