@@ -64,11 +64,13 @@ def charts(out: Path, result: dict, records: list[dict], preds: dict[str, list[s
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     names.append(_save(fig, out / "rouge.png"))
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    with_ref = systems + (["reference"] if "reference" in result else [])
     for ax, (m, label) in zip(axes, [("coverage", "Attribute coverage (higher is better)"),
                                      ("unsupported_per_output", "Unsupported claims / output (lower)")]):
-        values = [result[s][m] for s in systems]
-        ax.bar_label(ax.bar(systems, values, color=colours), fmt="%.2f", fontsize=8)
+        values = [result[s][m] for s in with_ref]
+        bars = ax.bar(with_ref, values, color=[SYSTEM_COLOURS.get(s, "gray") for s in with_ref])
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
         ax.set_ylim(0, max(1.0, *values) * 1.15)  # coverage is a share; keep 0 at the bottom when all are 0
         ax.set_title(label, fontsize=10)
     names.append(_save(fig, out / "faithfulness.png"))
@@ -102,6 +104,7 @@ def _label(system: str, result: dict) -> str:
 def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], images: list[str],
              examples: int = 5) -> str:
     systems = [s for s in preds if s in result]
+    columns = systems + (["reference"] if "reference" in result else [])
     lines = [
         "# Evaluation report", "",
         f"- Test file: `{result['test_file']}` ({result['n']} products)",
@@ -111,14 +114,15 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
         f"- Evaluated at: {result['evaluated_at']}", "",
         "## Metrics", "",
-        "| metric | better | " + " | ".join(_label(s, result) for s in systems) + " |",
-        "|---|---|" + "---:|" * len(systems),
+        "| metric | better | " + " | ".join(_label(s, result) for s in columns) + " |",
+        "|---|---|" + "---:|" * len(columns),
     ]
     for key, label, better in METRIC_ROWS:
-        lines.append(f"| {label} | {better} | " + " | ".join(f"{result[s][key]:.3f}" for s in systems) + " |")
+        lines.append(f"| {label} | {better} | " + " | ".join(f"{result[s][key]:.3f}" for s in columns) + " |")
     lines += [
-        f"| Reference mean words | | {result[systems[0]]['reference_mean_words']:.1f} |" + " |" * (len(systems) - 1),
         "",
+        "The **reference** column runs the human-written descriptions through the same checks: its "
+        "unsupported-claim rate shows how often real copy goes beyond the catalog facts.", "",
         "The **copy** baseline strings the title and attribute values into one sentence. It scores well on "
         "ROUGE because references repeat those facts, and covers every attribute by construction, yet it is "
         "not a description: read ROUGE beside it, and judge models on coverage, unsupported claims, length "

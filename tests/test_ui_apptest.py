@@ -180,3 +180,43 @@ def test_models_page_lists_and_promotes(app_env, tiny_model_dir):
     assert not at.exception
     assert registry.resolve_voice("fernhill", root).name == "fernhill-v2"
     assert any("fernhill@v2 is now active" in s.value for s in at.success)
+
+
+def _wait_job(at: AppTest, key: str, timeout: float = 150) -> dict:
+    """Poll the job folder the page started (as the page's fragment does) until it finishes."""
+    from catalog_writer import jobs
+
+    job = jobs.load_job(Path(at.session_state[key]))
+    deadline = time.monotonic() + timeout
+    while (status := job.status())["state"] not in jobs.FINISHED:
+        assert time.monotonic() < deadline, jobs.log_tail(job)
+        time.sleep(0.5)
+    assert status["state"] == "done", jobs.log_tail(job)
+    return status
+
+
+def test_train_page_background_job_loss_curve_and_registration(app_env):
+    from catalog_writer import registry
+
+    at = _app("train_page.py")
+    at.text_input(key="train_name").input("shop")
+    at.selectbox(key="train_method").set_value("lora")
+    at.number_input(key="train_steps").set_value(2)
+    at.number_input(key="train_eval").set_value(0)
+    t0 = time.monotonic()
+    at.button(key="train_start").click().run()
+    assert time.monotonic() - t0 < 10  # the page returns while the job trains in its own process
+    assert not at.exception, [e.value for e in at.exception]
+    status = _wait_job(at, "train_job")
+    assert [c[0] for c in status["command"]][:1] == ["train"] and status["steps"] == 2
+    at.run()
+    assert not at.exception
+    adapter = app_env["models"] / "adapters" / "shop"
+    assert registry.read_adapter_meta(adapter)["metrics"]["steps"] == 2
+    assert registry.resolve_voice("shop", app_env["models"]) == adapter
+    assert any("**done**" in m.value for m in at.markdown)
+    assert at.get("vega_lite_chart"), "no loss curve"  # parsed from the job's log
+    assert any(s.value.startswith("Adapter shop@v1") for s in at.subheader)
+    # The new voice is offered on the Write page at once.
+    at.switch_page(f"{PAGES}/write_page.py").run()
+    assert "shop@v1 (active)" in at.selectbox(key="write_voice").options

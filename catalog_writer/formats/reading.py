@@ -162,13 +162,14 @@ def _read_xlsx(data: bytes, path: Path) -> RawTable:
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises many types for a ZIP that is not a workbook
+        ws = wb.worksheets[0]
+        records = [[_cell_str(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        sheets, title = len(wb.sheetnames), ws.title
+        wb.close()
+    except Exception as e:  # noqa: BLE001 - openpyxl raises many types for a ZIP that is not a workbook
         kind = "a ZIP archive" if isinstance(e, (KeyError, InvalidFileException)) else "damaged"
         raise CatalogWriterError(f"not a readable XLSX workbook or CSV file ({kind}: {type(e).__name__})",
                                  file=path) from None
-    ws = wb.worksheets[0]
-    records = [[_cell_str(v) for v in row] for row in ws.iter_rows(values_only=True)]
-    wb.close()
     while records and not any(records[-1]):
         records.pop()
     if not records:
@@ -181,8 +182,8 @@ def _read_xlsx(data: bytes, path: Path) -> RawTable:
     if path.suffix.lower() not in {".xlsx", ".xlsm"}:
         problems.append(Problem(f"file is an XLSX workbook despite its {path.suffix or 'missing'} extension",
                                 kind="info"))
-    if len(wb.sheetnames) > 1:
-        problems.append(Problem(f"workbook has {len(wb.sheetnames)} sheets; read only {ws.title!r}",
+    if sheets > 1:
+        problems.append(Problem(f"workbook has {sheets} sheets; read only {title!r}",
                                 kind="info"))
     return RawTable(header, rows, encoding="xlsx", delimiter=",", problems=problems)
 
