@@ -215,11 +215,14 @@ def retrain(
     db: DbOpt = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Child adapter folder.")] = None,
     max_steps: Optional[int] = None,
+    weight: Annotated[int, typer.Option(help="Repeat each approved edit this many times.")] = 3,
+    eval_limit: Annotated[Optional[int], typer.Option(help="Compare on the first N test products.")] = None,
 ) -> None:
     """Train a child adapter on the parent's data plus approved edits, and compare the two."""
     from catalog_writer import retrain as retrain_mod
 
-    retrain_mod.run_retrain(adapter, min_approved=min_approved, db_url=db, out=out, max_steps=max_steps)
+    retrain_mod.run_retrain(adapter, min_approved=min_approved, db_url=db, out=out, max_steps=max_steps,
+                            weight=weight, eval_limit=eval_limit)
 
 
 @app.command()
@@ -228,11 +231,15 @@ def dpo(
     preferences: Annotated[Path, typer.Option(help="Preference JSONL from `feedback export`.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Child adapter folder.")] = None,
     max_steps: Optional[int] = None,
+    beta: Annotated[float, typer.Option(help="DPO beta (strength of the pull towards the parent).")] = 0.1,
+    learning_rate: float = 5e-5,
+    eval_limit: Annotated[Optional[int], typer.Option(help="Compare on the first N test products.")] = None,
 ) -> None:
     """Train a DPO child adapter from preference pairs and report its win rate against the parent."""
-    from catalog_writer import retrain as retrain_mod
+    from catalog_writer import dpo as dpo_mod
 
-    retrain_mod.run_dpo(adapter, preferences, out=out, max_steps=max_steps)
+    dpo_mod.run_dpo(adapter, preferences, out=out, max_steps=max_steps, beta=beta,
+                        learning_rate=learning_rate, eval_limit=eval_limit)
 
 
 @app.command("app")

@@ -15,8 +15,15 @@ from pathlib import Path
 
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
-    attribute_coverage, copy_baseline, distinct_n, faithfulness_flags, missing_attributes, rouge_scores,
-    score_lengths, score_system, unsupported_claims,
+    attribute_coverage,
+    copy_baseline,
+    distinct_n,
+    faithfulness_flags,
+    missing_attributes,
+    rouge_scores,
+    score_lengths,
+    score_system,
+    unsupported_claims,
 )
 
 SYSTEMS = ("tuned", "base", "copy")
@@ -208,7 +215,8 @@ def print_summary(result: dict) -> None:
     table = Table(title=f"{result['n']} test products, greedy decoding")
     table.add_column("metric")
     for s in systems:
-        table.add_column(f"{s}\n{result[s]['model_version']}", justify="right")
+        version = result[s]["model_version"]
+        table.add_column(s if version == s else f"{s}\n{version}", justify="right")
     for metric in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "outputs_with_unsupported",
                    "mean_words", "reference_mean_words", "length_ratio", "distinct_2"):
         table.add_row(metric, *(f"{result[s][metric]:.3f}" for s in systems))

@@ -26,7 +26,13 @@ from sqlalchemy.pool import StaticPool
 
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.feedback_schema import (
-    SIDES, STATUSES, Comparison, Generation, ProductSnapshot, Review, migrate,
+    SIDES,
+    STATUSES,
+    Comparison,
+    Generation,
+    ProductSnapshot,
+    Review,
+    migrate,
 )
 
 DEFAULT_DB = Path("data/feedback.db")

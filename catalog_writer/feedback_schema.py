@@ -12,7 +12,17 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, CheckConstraint, Connection, DateTime, Float, ForeignKey, Integer, String, Text, inspect, text,
+    JSON,
+    CheckConstraint,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,7 +36,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict: JSON, list: JSON}
+    pass
 
 
 class SchemaVersion(Base):

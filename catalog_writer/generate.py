@@ -105,12 +105,11 @@ def postprocess(text: str, truncated: bool = True) -> str:
     while lines and not lines[-1]:
         lines.pop()
     cleaned = "\n".join(lines)
+    if truncated and lines and _BULLET.match(lines[-1]):
+        lines.pop()  # the token limit cut this bullet; the ones before it are whole
     while lines:
         last = lines[-1]
         if _BULLET.match(last):
-            if truncated:
-                lines.pop()
-                continue
             break
         ends = list(_SENT_END.finditer(last))
         if ends and ends[-1].end() == len(last):

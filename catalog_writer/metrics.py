@@ -12,13 +12,22 @@ import unicodedata
 from functools import lru_cache
 
 from catalog_writer.vocabulary import (
-    COLOURS, FAMILY, LETTER_SIZES, MATERIALS, SIZE_PHRASES, SYNONYMS, UNITS,
+    COLOURS,
+    FAMILY,
+    LETTER_SIZES,
+    MATERIALS,
+    SIZE_PHRASES,
+    SYNONYMS,
+    UNITS,
 )
 
 # Attribute values that cannot be "mentioned" (flags such as eco_collection=Yes).
 _NON_VALUES = {"", "yes", "no", "true", "false", "0", "1", "n/a", "na", "none", "-", "null"}
-# Keys that support claims but are not expected in a description.
-_NOT_COVERED = {"title", "price", "id", "sku", "handle", "gtin", "mpn", "barcode", "ean", "upc"}
+# Identifiers: support claims, but neither expected in a description nor copied by the copy baseline.
+_IDENTIFIERS = {"title", "price", "id", "sku", "handle", "gtin", "mpn", "barcode", "ean", "upc"}
+# Shop metadata: backs claims, but a description is not expected to recite the brand, category path or tags.
+_NOT_COVERED = _IDENTIFIERS | {"brand", "vendor", "category", "categories", "tags", "type", "product type",
+                               "product_type", "google_product_category"}
 _STOP = {"a", "an", "and", "the", "of", "with", "for", "in", "on", "to", "or", "by", "&"}
 _SPLIT = re.compile(r"\s*(?:[,;|>]|\s/\s)\s*")  # "a, b", "a|b" (Magento), "Men > Tops"
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
@@ -74,11 +83,12 @@ def _values(value) -> list[str]:
     return [v.strip() for v in items if str(v).strip().lower() not in _NON_VALUES]
 
 
-def _coverable(facts: dict, keys=None) -> dict[str, list[str]]:
+def _coverable(facts: dict, keys=None, skip=_NOT_COVERED) -> dict[str, list[str]]:
+    """Attributes a description should mention -> their values (`keys` narrows, case-insensitive)."""
     wanted = {k.lower() for k in keys} if keys is not None else None
     out = {}
     for k, v in facts.items():
-        if k.lower() in _NOT_COVERED or (wanted is not None and k.lower() not in wanted):
+        if k.lower() in skip or (wanted is not None and k.lower() not in wanted):
             continue
         if vals := _values(v):
             out[k] = vals
@@ -106,12 +116,16 @@ def _mentioned(value: str, text: str, text_stems: list[str]) -> bool:
     n = len(stems)
     if any(text_stems[i : i + n] == stems for i in range(len(text_stems) - n + 1)):
         return True
-    content = [s for s in stems if s not in _STOP]
+    content = [s for s in stems if s not in _STOP and len(s) > 1]  # "40°C" -> 40, c: the "c" is noise
     return len(content) > 1 and set(content) <= set(text_stems)
 
 
 def attribute_coverage(text: str, facts: dict, keys=None) -> float:
-    """Mean over attributes of the share of their values the text mentions (1.0 when nothing to cover)."""
+    """Mean over attributes of the share of their values the text mentions (1.0 when nothing to cover).
+
+    Brand, category, tags, type and identifiers are left out: they back claims but are not expected in
+    the copy. Yes/No flags are left out too.
+    """
     cov = _coverable(facts, keys)
     if not cov:
         return 1.0
@@ -214,7 +228,7 @@ def copy_baseline(record_or_facts: dict) -> str:
     """Title plus every attribute value strung into one sentence: a floor a model has to beat."""
     facts = record_or_facts.get("attributes", record_or_facts)
     title = record_or_facts.get("title", "") if "attributes" in record_or_facts else facts.get("title", "")
-    parts = [f"{k.replace('_', ' ')} {', '.join(vals)}" for k, vals in _coverable(facts).items()]
+    parts = [f"{k.replace('_', ' ')} {', '.join(vals)}" for k, vals in _coverable(facts, skip=_IDENTIFIERS).items()]
     body = "; ".join(parts)
     text = f"{title}: {body}" if title and body else title or body
     return f"{text}." if text else ""
@@ -242,7 +256,7 @@ def score_system(preds: list[str], records: list[dict]) -> dict:
     cov = [attribute_coverage(p, r.get("attributes", {})) for p, r in zip(preds, records)
            if _coverable(r.get("attributes", {}))]
     claims = [unsupported_claims(p, r.get("attributes", {}), r.get("title", "")) for p, r in zip(preds, records)]
-    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0
     return {
         "n": n,
         **{k: mean([s[k] for s in rouge]) for k in ("rouge1", "rouge2", "rougeL")},

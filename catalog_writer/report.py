@@ -18,6 +18,16 @@ METRIC_ROWS = [
     ("distinct_2", "Distinct-2", "higher"),
 ]
 
+NOTE = (
+    "The **copy** baseline strings the title and attribute values into one sentence. It scores well on "
+    "ROUGE because references repeat those facts, and covers every attribute by construction, yet it is "
+    "not a description: read ROUGE beside it, and judge models on coverage, unsupported claims, length "
+    "and diversity too. Unsupported claims are materials, colours, sizes and numbers in an output that "
+    "the product's title and facts do not contain; the **reference** column runs the human-written "
+    "descriptions through the same checks, so it shows how often real copy goes beyond the catalog facts. "
+    "Coverage leaves out brand, category, tags and type."
+)
+
 
 def _atomic_write(path: Path, write) -> Path:
     """Call write(tmp_path), then move it over `path`: no half-written report files."""
@@ -109,8 +119,8 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         "# Evaluation report", "",
         f"- Test file: `{result['test_file']}` ({result['n']} products)",
         f"- Base model: `{result['base_model']}`",
-        f"- Adapter: `{result['adapter']}` ({result['adapter_version']})" if result.get("adapter") else
-        "- Adapter: none (base model and copy baseline only)",
+        (f"- Adapter: `{result['adapter']}` ({result['adapter_version']})" if result.get("adapter")
+         else "- Adapter: none (base model and copy baseline only)"),
         f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
         f"- Evaluated at: {result['evaluated_at']}", "",
         "## Metrics", "",
@@ -121,13 +131,7 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         lines.append(f"| {label} | {better} | " + " | ".join(f"{result[s][key]:.3f}" for s in columns) + " |")
     lines += [
         "",
-        "The **reference** column runs the human-written descriptions through the same checks: its "
-        "unsupported-claim rate shows how often real copy goes beyond the catalog facts.", "",
-        "The **copy** baseline strings the title and attribute values into one sentence. It scores well on "
-        "ROUGE because references repeat those facts, and covers every attribute by construction, yet it is "
-        "not a description: read ROUGE beside it, and judge models on coverage, unsupported claims, length "
-        "and diversity too. Unsupported claims are materials, colours, sizes and numbers in an output that "
-        "the product's title and facts do not contain.", "",
+        NOTE, "",
         "## Charts", "",
         *[f"![{Path(n).stem}]({n})" for n in images], "",
         f"## Examples (first {min(examples, len(records))} products)", "",

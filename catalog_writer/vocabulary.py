@@ -8,7 +8,12 @@ All entries are lower case single words; British spellings map to one canonical 
 
 from __future__ import annotations
 
-MATERIALS = frozenset("""
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MATERIALS = _wordset("""
 acetate acrylic alpaca aluminium aluminum angora bamboo beech birch brass bronze canvas cashmere
 ceramic chiffon concrete copper cork corduroy cotton denim elastane fleece flannel gabardine glass
 goatskin granite hemp jute lambskin latex leather linen lycra lyocell marble merino mesh microfiber
@@ -16,14 +21,14 @@ microfibre modal mohair neoprene nubuck nylon oak organza pewter pine plastic pl
 polycarbonate polyester polypropylene polyurethane porcelain pvc rattan rayon resin rubber sateen
 satin sheepskin shearling silicone silk spandex steel stoneware suede taffeta teak tencel terracotta
 titanium tweed twill velour velvet viscose walnut wicker wood wool zinc
-""".split())
+""")
 
-COLOURS = frozenset("""
+COLOURS = _wordset("""
 amber aqua azure beige black blue bronze brown burgundy camel charcoal chocolate cobalt coral cream
 crimson cyan emerald fuchsia gold gray green indigo ivory khaki lavender lilac magenta maroon
 mauve mustard navy ochre pink plum purple red rust scarlet silver taupe teal turquoise violet white
 yellow
-""".split())
+""")
 
 # Letter sizes are matched case-sensitively on the original text: "M" is a size, "m" a metre.
 LETTER_SIZES = ("XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "2XL", "3XL", "4XL", "5XL")

@@ -117,3 +117,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(request):
+    """Tiny-model tests run on one thread: on 2 busy cores, 2 threads make 64-wide matmuls far slower
+    (thread hand-off dominates). Tests on the real model keep the default."""
+    if "real_model" in request.keywords or "torch" not in __import__("sys").modules:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,7 +12,6 @@ from catalog_writer.errors import CatalogWriterError
 from catalog_writer.prompts import PromptTemplate
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """The tiny model gains nothing from threads, and on a busy 2-core box thread sync costs ~100x."""
@@ -136,3 +135,11 @@ def test_user_errors(tmp_path, test_file, tiny_model_dir):
     with pytest.raises(CatalogWriterError, match="no prompt or reference") as e:
         evaluate.run_evaluation(bad, base_model=tiny_model_dir)
     assert e.value.row == 1
+
+
+@pytest.mark.real_model
+def test_real_base_model_zero_shot(real_base_dir, test_file):
+    """The embedded SmolLM2 through the same path: real text comes out and is scored (2 products)."""
+    result = evaluate.run_evaluation(test_file, base_model=real_base_dir, limit=2, batch_size=2)
+    assert result["base"]["n"] == 2 and result["base"]["mean_words"] > 0
+    assert 0.0 <= result["base"]["rouge1"] <= 1.0 and "tuned" not in result

@@ -137,7 +137,7 @@ def test_cli_export_and_stats(db, tmp_path):
     assert res.exit_code == 0 and "Wilson" in res.stdout and "ann" in res.stdout
     # the real entry point: one line on stderr, exit code 2
     proc = subprocess.run([sys.executable, "-m", "catalog_writer.cli", "feedback", "export", "--kind", "nope",
-                           "-o", str(tmp_path / "x.jsonl"), "--db", db.url], capture_output=True, text=True)
+                           "-o", str(tmp_path / "x.jsonl"), "--db", db.url], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
 
 
@@ -165,11 +165,14 @@ def test_trl_trainers_accept_exports(kind, db, tmp_path, tiny_model_dir):
     ds = load_dataset("json", data_files=str(out), split="train")
     model, tok, lora = _load(tiny_model_dir)
     if kind == "sft":
-        from trl import SFTConfig as Config, SFTTrainer as Trainer
+        from trl import SFTConfig as Config
+        from trl import SFTTrainer as Trainer
     elif kind == "preference":
-        from trl import DPOConfig as Config, DPOTrainer as Trainer
+        from trl import DPOConfig as Config
+        from trl import DPOTrainer as Trainer
     else:
-        from trl import KTOConfig as Config, KTOTrainer as Trainer
+        from trl import KTOConfig as Config
+        from trl import KTOTrainer as Trainer
     args = _trainer_args(Config, tmp_path, max_length=128)
     trainer = Trainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=lora)
     result = trainer.train()

@@ -6,8 +6,14 @@ import pytest
 
 from catalog_writer import evaluate
 from catalog_writer.metrics import (
-    attribute_coverage, copy_baseline, distinct_n, faithfulness_flags, missing_attributes, rouge_scores,
-    score_lengths, unsupported_claims,
+    attribute_coverage,
+    copy_baseline,
+    distinct_n,
+    faithfulness_flags,
+    missing_attributes,
+    rouge_scores,
+    score_lengths,
+    unsupported_claims,
 )
 
 
@@ -34,6 +40,9 @@ def test_coverage_two_of_three_and_matching_rules():
     assert missing_attributes(text, facts) == ["Colour: Navy"]
     assert missing_attributes(text, facts, keys=["feature"]) == []
     assert attribute_coverage("anything", {}) == 1.0
+    # Shop metadata is not expected in the text; "40°C" ~ "at 40"; "tumble dry low" ~ "tumble dry on low".
+    facts = {"Brand": "Fernhill", "Category": "Home > Towels", "Tags": "gift", "Care": "Machine wash 40°C, tumble dry low"}
+    assert attribute_coverage("Machine wash it at 40 and tumble dry on low.", facts) == 1.0
 
 
 def test_letter_sizes_are_case_sensitive_and_ranges_expand():
@@ -85,10 +94,11 @@ def test_distinct_2_known_value():
 def test_copy_baseline_content():
     record = {
         "title": "Fernhill Crew",
-        "attributes": {"Material": "Merino wool", "Color": "Navy, Grey", "eco": "No", "price": "80"},
+        "attributes": {"Brand": "Fernhill", "Material": "Merino wool", "Color": "Navy, Grey", "eco": "No",
+                       "price": "80"},
     }
     text = copy_baseline(record)
-    assert text == "Fernhill Crew: Material Merino wool; Color Navy, Grey."
+    assert text == "Fernhill Crew: Brand Fernhill; Material Merino wool; Color Navy, Grey."
     assert attribute_coverage(text, record["attributes"]) == 1.0
     assert unsupported_claims(text, record["attributes"], title=record["title"]) == []
     assert copy_baseline({"Material": "Wool"}) == "Material Wool."

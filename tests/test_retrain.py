@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from catalog_writer import exports, retrain
+from catalog_writer import dpo, exports, retrain
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.feedback import Store
 
@@ -35,13 +35,13 @@ def test_child_version_and_folder(tmp_path):
 
 def test_split_by_product_keeps_products_whole():
     rows = [{"prompt": _prompt(i), "product_id": f"p{i % 10}", "n": i} for i in range(40)]
-    train, held = retrain.split_by_product(rows, 0.2, seed=1)
+    train, held = dpo.split_by_product(rows, 0.2, seed=1)
     held_ids = {r["product_id"] for r in held}
     assert len(held_ids) == 2 and len(held) == 8 and len(train) == 32
     assert not held_ids & {r["product_id"] for r in train}
-    assert retrain.split_by_product(rows, 0.2, seed=1) == (train, held)  # deterministic
+    assert dpo.split_by_product(rows, 0.2, seed=1) == (train, held)  # deterministic
     with pytest.raises(CatalogWriterError, match="at least 2 products"):
-        retrain.split_by_product([r for r in rows if r["product_id"] == "p0"])
+        dpo.split_by_product([r for r in rows if r["product_id"] == "p0"])
 
 
 def test_load_preferences_reports_the_row(tmp_path):
@@ -50,12 +50,12 @@ def test_load_preferences_reports_the_row(tmp_path):
           "rejected": [{"role": "assistant", "content": BAD}]}
     f.write_text(json.dumps(ok) + "\n{broken\n")
     with pytest.raises(CatalogWriterError, match="row 2"):
-        retrain.load_preferences(f)
+        dpo.load_preferences(f)
     f.write_text(json.dumps(ok) + "\n" + json.dumps({**ok, "chosen": "plain"}) + "\n")
     with pytest.raises(CatalogWriterError, match="row 2.*chosen"):
-        retrain.load_preferences(f)
+        dpo.load_preferences(f)
     with pytest.raises(CatalogWriterError, match="not found"):
-        retrain.load_preferences(tmp_path / "missing.jsonl")
+        dpo.load_preferences(tmp_path / "missing.jsonl")
 
 
 def test_approved_edits_selection(tmp_path):
@@ -118,7 +118,7 @@ def test_dpo_child_records_parent_and_wins(parent_adapter, tmp_path, tiny_model_
     from catalog_writer.modeling import load_tokenizer
 
     prefs = _preference_file(tmp_path)
-    meta = retrain.run_dpo(parent_adapter, prefs, max_steps=3, learning_rate=5e-3, batch_size=2, seed=0)
+    meta = dpo.run_dpo(parent_adapter, prefs, max_steps=3, learning_rate=5e-3, batch_size=2, seed=0)
     child = parent_adapter.parent / "tiny-v2"
     saved = registry.read_adapter_meta(child)
     assert saved["parent"] == str(parent_adapter) and saved["version"] == "v2" and saved["voice"] == "tiny"
@@ -128,13 +128,14 @@ def test_dpo_child_records_parent_and_wins(parent_adapter, tmp_path, tiny_model_
     # three steps towards "chosen" at a high learning rate: the child prefers GOOD more than the parent did
     assert win["wins"] == 2 and win["mean_margin_child"] > win["mean_margin_parent"]
     assert not (parent_adapter.parent / ".tiny-v2.work").exists()  # checkpoints cleaned after success
+    assert registry.resolve_voice("tiny@v2", tmp_path) == child.resolve()
 
     # The saved child alone (one adapter, no "ref") reproduces the reported margins when reloaded.
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(child))
     model.load_adapter(str(parent_adapter), adapter_name="ref")
     assert set(model.peft_config) == {"default", "ref"}
-    _, held = retrain.split_by_product(retrain.load_preferences(prefs), 0.2, seed=0)
-    again = retrain.preference_win_rate(model.float(), load_tokenizer(tiny_model_dir), held)
+    _, held = dpo.split_by_product(dpo.load_preferences(prefs), 0.2, seed=0)
+    again = dpo.preference_win_rate(model.float(), load_tokenizer(tiny_model_dir), held)
     assert again["wins"] == 2
     assert again["mean_margin_child"] == pytest.approx(win["mean_margin_child"], rel=0.05, abs=0.5)
     lora_b = {n: p for n, p in model.named_parameters() if "lora_B" in n}
@@ -158,8 +159,11 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
         pytest.skip("data/demo-catalog.csv missing")
     data = tmp_path / "ds"
     pairs.prepare_dataset(catalog.read_catalog(DEMO), data)
+    # one eval, no checkpoints: the recipe's per-epoch eval/checkpoints/tensorboard only slow a 1-step test
+    quick = {"sft": {"eval_strategy": "steps", "eval_steps": 1, "save_strategy": "no",
+                     "load_best_model_at_end": False, "report_to": []}}
     parent = run_training(data, tmp_path / "adapters" / "tiny", base_model=tiny_model_dir, method="lora",
-                          max_steps=1)
+                          max_steps=1, overrides=quick)
     url = f"sqlite:///{tmp_path / 'fb.db'}"
     s = Store(url)
     train_recs, test_recs = pairs.load_jsonl(data / "train.jsonl")[:3], pairs.load_jsonl(data / "test.jsonl")[:1]
@@ -172,7 +176,8 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
     assert isinstance(res.exception, CatalogWriterError) and "3 usable approved edits" in str(res.exception)
     assert not (tmp_path / "adapters" / "tiny-v2").exists()
 
-    result = retrain.run_retrain(parent, min_approved=3, db_url=url, max_steps=1, eval_limit=2)
+    result = retrain.run_retrain(parent, min_approved=3, db_url=url, max_steps=1, eval_limit=2,
+                                 eval_max_new_tokens=12, train_overrides=quick)
     child = tmp_path / "adapters" / "tiny-v2"
     meta = registry.read_adapter_meta(child)
     assert meta["parent"] == str(parent) and meta["voice"] == "tiny" and meta["version"] == "v2"
@@ -183,3 +188,13 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
     assert 0 <= cmp["child"]["rouge1"] <= 1 and "coverage" in cmp["parent"]
     assert registry.resolve_voice("tiny@v2", tmp_path) == child  # registered as a version, v1 stays active
     assert registry.resolve_voice("tiny", tmp_path) == parent
+
+    # DPO from the same parent on the store's edit pairs: with the parent's dataset here it also runs the
+    # test-split comparison, and `-o` names the child (voice tiny, next free version is still v2 by number)
+    prefs = tmp_path / "pref.jsonl"
+    assert exports.export("preference", prefs, s) == 4  # one "edit" pair per approved edit
+    dpo_meta = dpo.run_dpo(parent, prefs, out=tmp_path / "adapters" / "tiny-dpo", max_steps=1, batch_size=2,
+                               eval_limit=1, eval_max_new_tokens=8)
+    assert dpo_meta["parent"] == str(parent) and dpo_meta["metrics"]["dpo_win_rate_vs_parent"]["pairs"] == 1
+    cmp = registry.read_adapter_meta(tmp_path / "adapters" / "tiny-dpo")["metrics"]["comparison_vs_parent"]
+    assert cmp["n"] == 1 and set(cmp["parent"]) >= {"rouge1", "coverage", "unsupported_per_output"}

@@ -208,7 +208,7 @@ def test_train_page_background_job_loss_curve_and_registration(app_env):
     assert time.monotonic() - t0 < 10  # the page returns while the job trains in its own process
     assert not at.exception, [e.value for e in at.exception]
     status = _wait_job(at, "train_job")
-    assert [c[0] for c in status["command"]][:1] == ["train"] and status["steps"] == 2
+    assert status["command"][0] == "train" and status["steps"] == 2  # prepare, then train
     at.run()
     assert not at.exception
     adapter = app_env["models"] / "adapters" / "shop"
@@ -220,3 +220,32 @@ def test_train_page_background_job_loss_curve_and_registration(app_env):
     # The new voice is offered on the Write page at once.
     at.switch_page(f"{PAGES}/write_page.py").run()
     assert "shop@v1 (active)" in at.selectbox(key="write_voice").options
+
+
+def test_batch_page_job_progress_review_and_exports(app_env):
+    import json
+
+    from catalog_writer import catalog, jobs
+
+    at = _app("batch_page.py")
+    assert any("2 product(s) will be written" in m.value for m in at.markdown)  # the two without copy
+    _small(at, "batch")
+    at.button(key="batch_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.load_job(Path(at.session_state["batch_job"]))
+    assert "--only-missing" in job.commands[0] and job.meta["total"] == 2
+    _wait_job(at, "batch_job")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.get("progress")[0].proto.value == 100
+    table = at.dataframe[-1].value
+    assert sorted(table["id"]) == ["heron-blanket", "lark-apron"] and set(table["model_version"]) == {"base"}
+    assert {b.proto.label.split(" (")[0] for b in at.get("download_button")} >= {"Catalog", "Records as CSV",
+                                                                                  "Records as JSONL"}
+    out = Path(job.meta["out"].replace("{job}", str(job.dir)))
+    back = catalog.read_catalog(out)
+    assert [p.id for p in back.products] == ["wren-mug", "heron-blanket", "lark-apron"]  # every product kept
+    assert len(back.table) == 4  # every row kept
+    records = [json.loads(line) for line in out.with_name(f"{out.stem}.export.jsonl").read_text().splitlines()]
+    assert {r["id"]: r["model_version"] for r in records if r.get("model_version")} == {
+        "heron-blanket": "base", "lark-apron": "base"}

@@ -89,7 +89,10 @@ if pair:
         with col.container(border=True, key=f"ab_box_{side}"):
             st.markdown(f"**{side.title()}**")
             body = generate.sanitize_html(shown[side])  # sanitised model output only
-            st.html(body) if body.strip() else st.caption("(empty text)")
+            if body.strip():
+                st.html(body)
+            else:
+                st.caption("(empty text)")
     b1, b2, b3 = st.columns(3)
     b1.button("Left is better", key="ab_left", on_click=_choose, args=("left",), width="stretch")
     b2.button("Tie", key="ab_tie", on_click=_choose, args=("tie",), width="stretch")

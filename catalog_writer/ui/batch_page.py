@@ -4,12 +4,14 @@ The job is `catalog-writer generate` in a detached subprocess (catalog_writer.jo
 when the tab closes, and a restarted job resumes from the batch journal.
 """
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from catalog_writer import jobs
+from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
 
 cfg = state.config()
@@ -20,29 +22,36 @@ st.caption(f"Catalog: {Path(cat.path).name} ({len(cat.products)} products)")
 # --- start a job ------------------------------------------------------------------------------------
 voices = state.voices()
 c1, c2, c3 = st.columns(3)
-scope = c1.radio("Products", ["missing description only", "all"], key="batch_scope")
+scope = c1.radio("Products", ["missing description only", "all", "filtered"], key="batch_scope")
 limit = int(c2.number_input("Limit (0 = no limit)", 0, 1_000_000, 0, key="batch_limit"))
 voice = c3.selectbox("Voice / adapter", list(voices), key="batch_voice")
-out_format = c1.radio("Output format", ["same", "csv", "jsonl"], key="batch_out_format", horizontal=True)
 settings = state.settings_input("batch", variants=False)
 
-selected = [p for p in cat.products if scope == "all" or not p.description.strip()]
+query = st.text_input("Filter: title, id or category contains", key="batch_filter") if scope == "filtered" else ""
+selected = [p for p in cat.products if scope != "missing description only" or not p.description.strip()]
+if scope == "filtered":
+    q = query.strip().lower()
+    selected = [p for p in selected if q and q in f"{p.id} {p.title} {' > '.join(p.category)}".lower()]
 if limit:
     selected = selected[:limit]
 st.write(f"{len(selected)} product(s) will be written.")
 
 if st.button("Start batch job", type="primary", key="batch_start", disabled=not selected):
     src = Path(cat.path)
-    suffix = src.suffix if out_format == "same" else f".{out_format}"
-    out = f"{{job}}/{src.stem}.filled{suffix}"
-    cmd = ["generate", str(src), "-o", out, "--out-format", out_format, "--batch-size", "8"]
-    if st.session_state.get("catalog_format"):
-        cmd += ["--input-format", st.session_state["catalog_format"]]
+    if scope == "filtered":  # the generate command takes a file: give it just these products' rows
+        ids = {p.id for p in selected}
+        digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:12]
+        src = jobs.write_subset(cat, ids, cfg.runs / "subsets" / f"{src.stem}-{digest}.csv")
+    # The platform's own file (flags in OUT.flags.csv); CSV/JSONL are converted from it for download.
+    out = f"{{job}}/{src.stem}.filled{src.suffix}"
+    cmd = ["generate", str(src), "-o", out, "--out-format", "same", "--batch-size", "4"]
+    fmt = st.session_state.get("catalog_format") or cat.format  # a subset keeps the detected format
+    cmd += ["--format", fmt]
     if voices[voice] is not None:
         cmd += ["--adapter", str(voices[voice])]
     if cfg.base is not None:
         cmd += ["--base-model", str(cfg.base)]
-    if scope != "all":
+    if scope == "missing description only":
         cmd.append("--only-missing")
     if limit:
         cmd += ["--limit", str(limit)]
@@ -51,7 +60,7 @@ if st.button("Start batch job", type="primary", key="batch_start", disabled=not 
     if settings.target_words:
         cmd += ["--max-new-tokens", str(int(settings.target_words * 2) + 16)]
     job = jobs.start_job("generate", [cmd], root=cfg.jobs, env=state.job_env(cfg), meta={
-        "catalog": str(src), "format": st.session_state.get("catalog_format"), "out": out,
+        "catalog": str(src), "format": fmt, "out": out,
         "total": len(selected), "voice": voice,
     })
     st.session_state["batch_job"] = str(job.dir)
@@ -113,14 +122,13 @@ if results:
 if status["state"] == "done" and out_path.exists():
     st.subheader("Download")
     d1, d2, d3 = st.columns(3)
-    d1.download_button(f"Catalog ({out_path.suffix.lstrip('.')})", out_path.read_bytes(), file_name=out_path.name,
-                       key="batch_dl_same", type="primary")
+    d1.download_button(f"Catalog ({job.meta.get('format')} file)", out_path.read_bytes(),
+                       file_name=out_path.name, key="batch_dl_same", type="primary")
     for col, fmt in ((d2, "csv"), (d3, "jsonl")):
-        if out_path.suffix == f".{fmt}":
-            continue
         try:
             data = jobs.batch_export(job, out_path, fmt).read_bytes()
-        except Exception as e:  # conversion is optional; the main file above is always there
-            col.caption(f"{fmt}: {e}")
+        except CatalogWriterError as e:
+            col.error(str(e))
             continue
-        col.download_button(f"As {fmt.upper()}", data, file_name=f"{out_path.stem}.{fmt}", key=f"batch_dl_{fmt}")
+        col.download_button(f"Records as {fmt.upper()}", data, file_name=f"{out_path.stem}.{fmt}",
+                            key=f"batch_dl_{fmt}")

@@ -106,7 +106,10 @@ for g in reversed(gens[-6:]):
         with left:
             # Model output is rendered only as sanitised HTML (nh3), never with unsafe_allow_html.
             body = generate.sanitize_html(generate.to_html(text))
-            st.html(body) if body.strip() else st.caption("(empty text)")
+            if body.strip():
+                st.html(body)
+            else:
+                st.caption("(empty text)")
             state.show_flags(generate.faithfulness(text, product) if text != g["text"] else g["flags"])
         with right:
             st.text_area("Edit", key=f"edit_{gid}", height=180, on_change=_review, args=(gid, g["text"]))
