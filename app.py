@@ -23,5 +23,5 @@ pages = [
     st.Page(UI / "models_page.py", title="Models", icon=":material/inventory_2:"),
 ]
 page = st.navigation(pages)
-state.reviewer_input()
+state.sidebar()
 page.run()

@@ -247,12 +247,20 @@ def run_app(
     port: int = 8501,
     address: Annotated[str, typer.Option(help="Bind address (localhost only by default).")] = "127.0.0.1",
 ) -> None:
-    """Start the Streamlit app."""
+    """Start the review app (Streamlit) on the demo catalog and the embedded model.
+
+    Settings from the environment: CATALOG_WRITER_BASE (base model folder), CATALOG_WRITER_DB (feedback
+    DB URL), CATALOG_WRITER_MODELS (models root), CATALOG_WRITER_CATALOG (catalog shown first).
+    """
     import subprocess
 
     app_py = Path(__file__).resolve().parent.parent / "app.py"
+    if not app_py.exists():
+        raise CatalogWriterError("app.py not found next to the package (run from a source checkout)", file=app_py)
+    # The same limits as .streamlit/config.toml, for runs started outside the checkout.
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.address", address,
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.maxUploadSize", "50",
+           "--runner.magicEnabled", "false"]
     raise typer.Exit(subprocess.call(cmd))
 
 

@@ -170,7 +170,9 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
     peft_model = trainer.accelerator.unwrap_model(trainer.model)
     win = preference_win_rate(peft_model, tok, held, max_length=max_length)
     child_meta = {
-        **{k: meta.get(k) for k in ("base_model", "base_model_sha256", "dataset_manifest_sha256")},
+        # same lineage as the parent: its base and dataset (whose test split the comparison below uses)
+        **{k: meta.get(k) for k in ("base_model", "base_model_id", "base_model_sha256", "dataset",
+                                    "dataset_manifest_sha256")},
         "voice": voice, "version": version, "parent": str(adapter), "method": "dpo",
         "config": {"dpo": {"beta": beta, "learning_rate": learning_rate, "epochs": epochs, "max_steps": max_steps,
                            "batch_size": batch_size, "max_length": max_length, "bf16": bf16, "seed": seed,

@@ -148,7 +148,7 @@ def export(kind: str, out: Path, store: Store) -> int:
     records = builders[kind](store)
     if not records:
         raise CatalogWriterError(f"nothing to export as {kind}: the feedback database has no usable reviews",
-                                 file=store.url)
+                                 file=store.display_url)
     write_jsonl(records, out)
     return len(records)
 
@@ -217,7 +217,7 @@ def stats(store: Store) -> dict:
                         "wins_b": cnt[b], "ties": cnt["tie"],
                         "win_rate_a": round(cnt[a] / decisive, 4) if decisive else None,
                         "ci95_a": [round(lo, 4), round(hi, 4)]})
-    return {"database": store.url, "generations": len(gens), "reviews": sum(d["reviews"] for d in
+    return {"database": store.display_url, "generations": len(gens), "reviews": sum(d["reviews"] for d in
             by_reviewer.values()), "by_status": dict(by_status), "by_reviewer": by_reviewer,
             "by_model": by_model, "ab": ab_rows, "ties": "excluded from win rates (reported separately)"}
 
@@ -234,6 +234,9 @@ def print_stats(db_url: str | None = None, as_json: bool = False) -> dict:
     console = Console()
     console.print(f"[bold]{report['database']}[/]: {report['generations']} generations, "
                   f"{report['reviews']} reviews")
+    if not report["generations"]:
+        console.print("no feedback yet: review descriptions in the app (`catalog-writer app`)")
+        return report
     t = Table("status (latest review)", "generations")
     for k, v in sorted(report["by_status"].items()):
         t.add_row(k, str(v))

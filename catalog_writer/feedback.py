@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -75,6 +76,7 @@ class Store:
             parsed = make_url(self.url)
         except ArgumentError as e:
             raise CatalogWriterError(f"not a database URL: {self.url!r} ({e})") from None
+        self.display_url = parsed.render_as_string(hide_password=True)  # for messages: never a password
         kwargs: dict[str, Any] = {"echo": echo}
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -82,13 +84,17 @@ class Store:
             if not db or db == ":memory:":  # one shared in-memory database, not one per thread
                 kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
             else:
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise CatalogWriterError(f"cannot create the database folder: {e.strerror}", file=db) from None
         try:
             self.engine: Engine = create_engine(parsed, **kwargs)
         except (NoSuchModuleError, ImportError) as e:  # unknown dialect or its driver not installed
-            raise CatalogWriterError(f"cannot use database URL {parsed!r}: {e}") from None
+            raise CatalogWriterError(f"cannot use database URL {self.display_url}: {e}") from None
         if self.is_sqlite:
             _sqlite_setup(self.engine)
+        _OPEN.add(self)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"),
                                    expire_on_commit=False)
@@ -101,7 +107,8 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(727100)"))
                 return migrate(conn)
         except OperationalError as e:
-            raise CatalogWriterError(f"cannot open the feedback database {self.engine.url!r}: {e.orig}") from None
+            reason = " ".join(str(e.orig).split())  # one line: the CLI prints errors on a single line
+            raise CatalogWriterError(f"cannot open the feedback database {self.display_url}: {reason}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -264,6 +271,12 @@ class Store:
         with self.reading() as s:
             return {t.__tablename__: s.scalar(select(func.count()).select_from(t))
                     for t in (ProductSnapshot, Generation, Review, Comparison)}
+
+
+# A forked child must not reuse (or close) its parent's pooled connections: it opens its own.
+_OPEN: weakref.WeakSet[Store] = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: [s.engine.dispose(close=False) for s in list(_OPEN)])
 
 
 def _latest_review_ids():

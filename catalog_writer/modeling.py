@@ -183,8 +183,10 @@ def qlora_available() -> bool:
 def _device_map():
     import torch
 
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        return None  # FSDP places (and shards) the weights itself
     if torch.cuda.is_available():
-        return {"": int(os.environ.get("LOCAL_RANK", 0))}
+        return {"": int(os.environ.get("LOCAL_RANK", 0))}  # one whole copy per DDP rank
     return {"": "cpu"}
 
 

@@ -189,8 +189,9 @@ def print_models(root: Path | str = Path("models"), as_json: bool = False) -> No
     console.print(f"base: {base['path']} {base['model'] or ''} ({base['size_mb']} MB, {base['license']})"
                   if base else "base: not fetched (run `catalog-writer models fetch`)")
     table = Table(title=f"adapters in {root}")
-    for col in ("voice", "version", "active", "method", "steps", "train loss", "val loss", "tok/s", "created", "path"):
-        table.add_column(col)
+    for col in ("voice", "version", "active", "method", "steps", "train loss", "val loss", "tok/s"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("path", overflow="fold")
     for a in data["adapters"]:
         m = a.get("metrics") or {}
 
@@ -199,6 +200,5 @@ def print_models(root: Path | str = Path("models"), as_json: bool = False) -> No
 
         table.add_row(a["voice"] or "-", a["version"] or a["status"], "*" if a["active"] else "",
                       a.get("method") or "-", fmt(m.get("steps"), "d"), fmt(m.get("train_loss")),
-                      fmt(m.get("eval_loss")), fmt(m.get("tokens_per_second"), ".0f"),
-                      (a.get("created_at") or "-")[:16], a["path"])
+                      fmt(m.get("eval_loss")), fmt(m.get("tokens_per_second"), ".0f"), a["path"])
     console.print(table)

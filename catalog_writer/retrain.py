@@ -177,6 +177,7 @@ def run_retrain(adapter: Path, min_approved: int = 1, db_url: str | None = None,
         data, out, config=Path(recipe) if recipe and Path(recipe).exists() else None, base_model=base,
         method=meta.get("method"), max_steps=max_steps, parent=adapter, extra_train_records=records * weight,
         version=version, voice=voice, overrides=train_overrides,
+        resume=True,  # an interrupted retrain continues from its last checkpoint (none: starts fresh)
     )
     result = {"parent": str(adapter), "child": str(out), "approved_edits": len(records), "weight": weight,
               "skipped": counts}

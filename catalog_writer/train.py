@@ -42,6 +42,8 @@ def run_training(
     data, out = Path(data), Path(out)
     # 1. Recipe: YAML sections -> SFTConfig / LoraConfig; command-line flags win.
     recipe = recipes.load_recipe(config, overrides=_merge(overrides, max_steps=max_steps, epochs=epochs))
+    if _already_trained(out, data, recipe):
+        return out
     _check_output(out, resume)
     # 2. Base model and method (QLoRA where 4-bit loading works, else LoRA).
     base = modeling.resolve_base(base_model or (modeling.adapter_base(parent) if parent else None))
@@ -52,13 +54,14 @@ def run_training(
     args = recipes.sft_config(recipe, out)
     model = load_model(base, method, recipe, parent, args.gradient_checkpointing)
     trainer = build_trainer(model, base, args, recipe, train_ds, eval_ds, peft=parent is None)
-    # 5. Train (from the last checkpoint with --resume).
-    result = trainer.train(resume_from_checkpoint=_last_checkpoint(out) if resume else None)
+    # 5. Train (from the last complete checkpoint with --resume).
+    checkpoint = _last_checkpoint(out) if resume else None
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     # 6. Save adapter + template, then run.json last, then register the voice.
     trainer.save_model(str(out))
     shutil.copyfile(data / "template.json", out / "template.json")
     meta = describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out,
-                        n_extra=len(extra_train_records or []))
+                        n_extra=len(extra_train_records or []), resumed_from=checkpoint)
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
     if register:
@@ -79,6 +82,22 @@ def _merge(overrides: dict | None, max_steps: int | None, epochs: float | None) 
     return merged
 
 
+def _manifest_sha256(data: Path) -> str:
+    return hashlib.sha256((data / "manifest.json").read_bytes()).hexdigest()
+
+
+def _already_trained(out: Path, data: Path, recipe: dict) -> bool:
+    """Idempotent re-runs (`make demo` twice): same dataset and recipe -> keep the finished adapter."""
+    if not (out / registry.RUN_FILE).exists() or not (data / "manifest.json").exists():
+        return False
+    meta = registry.read_adapter_meta(out)
+    if meta.get("dataset_manifest_sha256") == _manifest_sha256(data) and \
+            meta.get("config", {}).get("recipe") == recipe["source"]["path"] and not meta.get("parent"):
+        print(f"already trained on this dataset with this recipe: {out} (delete it to train again)")
+        return True
+    return False
+
+
 def _check_output(out: Path, resume: bool) -> None:
     if (out / registry.RUN_FILE).exists():
         raise CatalogWriterError("a finished adapter is already there: choose another -o or delete it", file=out)
@@ -87,9 +106,9 @@ def _check_output(out: Path, resume: bool) -> None:
 
 
 def _last_checkpoint(out: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(out)) if out.is_dir() else None
+    """Newest complete checkpoint (trainer_state.json is written last; a SIGKILL can leave a partial one)."""
+    done = [d for d in out.glob("checkpoint-*") if (d / "trainer_state.json").exists()] if out.is_dir() else []
+    return str(max(done, key=lambda d: int(d.name.split("-")[-1]))) if done else None
 
 
 # --- 2. method ------------------------------------------------------------------------------------------
@@ -167,7 +186,9 @@ def build_trainer(model, base: Path, args, recipe: dict, train_ds, eval_ds, peft
 
     from catalog_writer.train_progress import ProgressBar
 
-    callbacks = [cb for cb in (recipes.early_stopping(recipe), ProgressBar()) if cb is not None]
+    callbacks = [ProgressBar()]
+    if args.load_best_model_at_end and args.eval_strategy != "no":  # early stopping needs both
+        callbacks += [cb for cb in (recipes.early_stopping(recipe),) if cb is not None]
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         processing_class=modeling.load_tokenizer(base, padding_side="right"),
@@ -179,7 +200,8 @@ def build_trainer(model, base: Path, args, recipe: dict, train_ds, eval_ds, peft
 
 # --- 6. describe ----------------------------------------------------------------------------------------
 
-def describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out, n_extra=0) -> dict:
+def describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out, n_extra=0,
+                 resumed_from=None) -> dict:
     """The run.json contents: provenance, resolved config and metrics."""
     state = trainer.state
     logs = [h for h in state.log_history if "loss" in h]
@@ -188,15 +210,16 @@ def describe_run(trainer, result, recipe, base, data, method, parent, version, v
     tokens = state.num_input_tokens_seen or 0
     peft_cfg = getattr(trainer.model, "peft_config", {}).get("default")
     prov = base / modeling.PROVENANCE
+    voice, version = _voice_and_version(out, parent, voice, version)
     return {
-        "voice": voice or out.name,
-        "version": version or "v1",
+        "voice": voice,
+        "version": version,
         "parent": str(parent) if parent else None,
         "base_model": str(base),
         "base_model_id": json.loads(prov.read_text()).get("model") if prov.exists() else str(base),
         "base_model_sha256": modeling.base_sha256(base),
         "dataset": str(data),
-        "dataset_manifest_sha256": hashlib.sha256((data / "manifest.json").read_bytes()).hexdigest(),
+        "dataset_manifest_sha256": _manifest_sha256(data),
         "method": method,
         "config": {
             "recipe": recipe["source"]["path"],
@@ -214,11 +237,25 @@ def describe_run(trainer, result, recipe, base, data, method, parent, version, v
             "tokens": tokens,
             "tokens_per_second": tokens / runtime if runtime else None,
             "train_seconds": runtime,
-            "train_records": len(trainer.train_dataset) if not recipe["sft"].get("packing") else None,
             "extra_records": n_extra,
+            "resumed_from_step": int(Path(resumed_from).name.split("-")[-1]) if resumed_from else None,
         },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _voice_and_version(out: Path, parent: Path | None, voice: str | None, version: str | None):
+    """Defaults: the folder name and "v1"; a child adapter takes its parent's voice and the next version."""
+    if parent is None or not (Path(parent) / registry.RUN_FILE).exists():
+        return voice or out.name, version or "v1"
+    pmeta = registry.read_adapter_meta(parent)
+    voice = voice or pmeta.get("voice") or out.name
+    if version is None:
+        known = registry.list_adapters(_models_root(out))
+        taken = [a["version"] for a in known if a["voice"] == voice and a["version"]] + [pmeta.get("version", "v1")]
+        numbers = [int(v[1:]) for v in taken if v[1:].isdigit()]
+        version = f"v{max(numbers, default=1) + 1}"
+    return voice, version
 
 
 def _drop_checkpoints(out: Path) -> None:

@@ -40,6 +40,10 @@ class ProgressBar(TrainerCallback):
         post["tok/s"] = f"{self.tokens_per_second(state):.0f}"
         return post
 
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None:
+            self.bar.set_postfix(self._postfix(state), refresh=True)
+
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.bar is not None and metrics and "eval_loss" in metrics:
             self.bar.write(f"epoch {state.epoch:.2f} step {state.global_step}: val loss {metrics['eval_loss']:.4f}")

@@ -123,7 +123,7 @@ def pytest_collection_modifyitems(config, items):
 def _one_torch_thread(request):
     """Tiny-model tests run on one thread: on 2 busy cores, 2 threads make 64-wide matmuls far slower
     (thread hand-off dominates). Tests on the real model keep the default."""
-    if "real_model" in request.keywords or "torch" not in __import__("sys").modules:
+    if "real_model" in request.keywords:
         yield
         return
     import torch

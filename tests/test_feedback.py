@@ -1,11 +1,21 @@
-"""The feedback store: round trips, validation, migrations, threads and 8 concurrent writer processes."""
+"""The feedback store: round trips, validation, migrations, threads and 8 concurrent writer processes.
+
+Store tests run on SQLite and, where a PostgreSQL server binary (initdb/pg_ctl) and psycopg are installed,
+on a throw-away PostgreSQL cluster too (skipped otherwise).
+"""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import shutil
+import socket
 import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -17,9 +27,53 @@ RECORD = {"id": "socks-1", "title": "Wool socks", "attributes": {"Material": "Me
           "completion": [{"role": "assistant", "content": "Warm merino socks."}]}
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """(socket dir, port) of a temporary PostgreSQL cluster, listening on a Unix socket only."""
+    pytest.importorskip("psycopg")
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    root = tempfile.mkdtemp(prefix="cw-pg-")
+    run_as = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser")
+        try:
+            shutil.chown(root, "postgres")
+        except LookupError:
+            pytest.skip("running as root and there is no postgres user")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as sock:  # only names the socket file; no TCP listener is opened
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = os.path.join(root, "data")
+    subprocess.run([*run_as, "initdb", "-D", data, "-A", "trust", "-U", "postgres"], check=True,
+                   capture_output=True)
+    subprocess.run([*run_as, "pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",
+                    f"-k {root} -p {port} -c listen_addresses='' -c fsync=off", "start"], check=True,
+                   capture_output=True)
+    yield root, port
+    subprocess.run([*run_as, "pg_ctl", "-D", data, "-m", "immediate", "stop"], check=False, capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fb.db'}"
+    import psycopg
+
+    host, port = request.getfixturevalue("pg_server")
+    name = f"fb_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://postgres@/{name}?host={host}&port={port}"
+
+
 @pytest.fixture()
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'fb.db'}")
+def store(url):
+    s = Store(url)
     yield s
     s.close()
 
@@ -117,6 +171,15 @@ def test_sqlite_pragmas_and_migrations(tmp_path):
     assert rows == [(1,)]
 
 
+def test_unusable_databases_are_user_errors_without_passwords(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CatalogWriterError, match="cannot create the database folder"):
+        Store(f"sqlite:///{tmp_path / 'file' / 'sub' / 'fb.db'}")
+    with pytest.raises(CatalogWriterError) as err:  # no server there (or no driver): either way, one line
+        Store(f"postgresql+psycopg://ann:s3cret@/nodb?host={tmp_path}&port=1")
+    assert "s3cret" not in str(err.value) and "\n" not in str(err.value) and "***" in str(err.value)
+
+
 def test_url_from_env_and_default(tmp_path, monkeypatch):
     monkeypatch.setenv("CATALOG_WRITER_DB", f"sqlite:///{tmp_path / 'env.db'}")
     assert resolve_url() == f"sqlite:///{tmp_path / 'env.db'}"
@@ -150,20 +213,23 @@ def test_shared_store_across_threads(store):
     assert len(store.reviews()) == 100
 
 
-def _write_reviews(url: str, gid: int, worker: int, n: int) -> None:
-    s = Store(url)  # each process opens its own engine (never share one across fork)
+def _write_reviews(target: str | Store, gid: int, worker: int, n: int) -> None:
+    # a URL: the process opens its own Store; a Store: inherited through fork (its pool is reset there)
+    s = Store(target) if isinstance(target, str) else target
     for i in range(n):
         s.add_review(gid, f"worker-{worker}", status=("draft", "approved", "rejected")[i % 3], rating=1 + i % 5)
     s.close()
 
 
-def test_eight_processes_lose_nothing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'fb.db'}"
+def test_eight_processes_lose_nothing(url):
     s = Store(url)
     gid = s.add_generation(s.snapshot_product(RECORD, "demo.csv"), PROMPT, "t", "v1")
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    fork = "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork") if fork else mp.get_context()
     t0 = time.perf_counter()
-    procs = [ctx.Process(target=_write_reviews, args=(url, gid, w, 300)) for w in range(8)]
+    n = 300 if url.startswith("sqlite") else 100  # a server round trip per statement: keep the suite quick
+    procs = [ctx.Process(target=_write_reviews, args=(s if fork and w % 2 else url, gid, w, n))
+             for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
@@ -171,10 +237,12 @@ def test_eight_processes_lose_nothing(tmp_path):
     elapsed = time.perf_counter() - t0
     assert [p.exitcode for p in procs] == [0] * 8
     reviews = s.reviews()
-    assert len(reviews) == 2400
-    assert {r["reviewer"] for r in reviews} == {f"worker-{w}" for w in range(8)}
-    assert all(sum(r["reviewer"] == f"worker-{w}" for r in reviews) == 300 for w in range(8))
-    assert elapsed < 10, elapsed
+    assert len(reviews) == 8 * n
+    assert all(sum(r["reviewer"] == f"worker-{w}" for r in reviews) == n for w in range(8))
+    assert s.counts()["reviews"] == 8 * n  # the parent's own pooled connection still works after the forks
+    # the issue's bound is for embedded SQLite; a server round trip per statement is slower, so there
+    # the bound only catches lock waits / deadlocks
+    assert elapsed < (10 if url.startswith("sqlite") else 60), elapsed
 
 
 def test_snapshot_of_a_catalog_product(store):
@@ -189,3 +257,22 @@ def test_snapshot_of_a_catalog_product(store):
     # the flattened facts that generation and evaluation check against: attributes + options + brand + category
     assert snap["attributes"]["Material"] == "Linen" and "S" in snap["attributes"]["Size"]
     assert "Fernhill" in snap["attributes"].values()
+
+
+def test_exports_and_stats_on_each_backend(store):
+    """The export queries are plain ORM: same results on SQLite and PostgreSQL."""
+    from catalog_writer import exports
+
+    sid = store.snapshot_product(RECORD, "demo.csv")
+    a = store.add_generation(sid, PROMPT, "Soft socks.", "v1")
+    b = store.add_generation(sid, PROMPT, "Socks socks.", "v2")
+    store.add_review(a, "ann", "approved", rating=5, edited_text="Soft merino socks.")
+    store.add_review(b, "ann", "rejected", rating=2)
+    store.add_comparison(a, b, "B", "bob")  # disagrees with the ratings: both pairs are kept
+    pref = [(p["source"], p["chosen"][0]["content"], p["margin"]) for p in exports.preference_records(store)]
+    assert pref == [("ab", "Socks socks.", None), ("edit", "Soft merino socks.", None),
+                    ("rating", "Soft socks.", 3.0)]
+    assert [r["completion"][0]["content"] for r in exports.sft_records(store)] == ["Soft merino socks."]
+    assert [r["label"] for r in exports.kto_records(store)] == [True, False]
+    ab = exports.stats(store)["ab"][0]
+    assert (ab["wins_a"], ab["wins_b"], ab["ties"]) == (0, 1, 0)

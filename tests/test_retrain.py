@@ -195,6 +195,7 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
     assert exports.export("preference", prefs, s) == 4  # one "edit" pair per approved edit
     dpo_meta = dpo.run_dpo(parent, prefs, out=tmp_path / "adapters" / "tiny-dpo", max_steps=1, batch_size=2,
                                eval_limit=1, eval_max_new_tokens=8)
+    assert dpo_meta["dataset"] == str(data)  # a DPO child can itself be retrained on the same data
     assert dpo_meta["parent"] == str(parent) and dpo_meta["metrics"]["dpo_win_rate_vs_parent"]["pairs"] == 1
     cmp = registry.read_adapter_meta(tmp_path / "adapters" / "tiny-dpo")["metrics"]["comparison_vs_parent"]
     assert cmp["n"] == 1 and set(cmp["parent"]) >= {"rouge1", "coverage", "unsupported_per_output"}

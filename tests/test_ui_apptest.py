@@ -66,6 +66,11 @@ def test_catalog_page_upload_report_and_bad_file(app_env):
     assert not at.exception
     assert at.error and ("NUL" in at.error[0].value or "binary" in at.error[0].value)
 
+    too_big = b"Handle,Title\n" + b"x" * (50 * 1024 * 1024)
+    at.file_uploader(key="catalog_upload").set_value(("huge.csv", too_big, "text/csv")).run()
+    assert at.error and "larger than 50 MB" in at.error[0].value
+    assert not list((app_env["runs"] / "uploads").glob("*/huge.csv"))  # refused before it was kept
+
     demo = (REPO / "data" / "demo-catalog.csv").read_bytes()
     at.file_uploader(key="catalog_upload").set_value(("my shop.csv", demo, "text/csv")).run()
     assert not at.error and not at.exception
@@ -180,6 +185,10 @@ def test_models_page_lists_and_promotes(app_env, tiny_model_dir):
     assert not at.exception
     assert registry.resolve_voice("fernhill", root).name == "fernhill-v2"
     assert any("fernhill@v2 is now active" in s.value for s in at.success)
+    at.button(key="models_rollback").click().run()
+    assert not at.exception and not at.error
+    assert registry.resolve_voice("fernhill", root).name == "fernhill-v1"
+    assert any("rolled back" in s.value for s in at.success)
 
 
 def _wait_job(at: AppTest, key: str, timeout: float = 150) -> dict:
@@ -249,3 +258,27 @@ def test_batch_page_job_progress_review_and_exports(app_env):
     records = [json.loads(line) for line in out.with_name(f"{out.stem}.export.jsonl").read_text().splitlines()]
     assert {r["id"]: r["model_version"] for r in records if r.get("model_version")} == {
         "heron-blanket": "base", "lark-apron": "base"}
+
+
+def test_concurrent_sessions_share_the_store_without_loss(app_env):
+    """Several sessions at once review through the one cached Store; no write is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from catalog_writer import catalog
+
+    store = _store(app_env)
+    product = catalog.read_catalog(FIXTURE).products[0]
+    snap = store.snapshot_product(product, FIXTURE.name)
+    gid = store.add_generation(snap, [{"role": "user", "content": "x"}], "A mug.", "base")
+    sessions = [_app("write_page.py", reviewer=f"reviewer-{i}") for i in range(6)]
+
+    def approve(at: AppTest) -> None:  # the clicks run at the same time, in threads like Streamlit's
+        at.button(key=f"approve_{gid}").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.success and "approved" in at.success[0].value
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(approve, sessions))
+    reviews = store.reviews(generation_id=gid)
+    assert sorted(r["reviewer"] for r in reviews) == [f"reviewer-{i}" for i in range(6)]
+    assert {r["status"] for r in reviews} == {"approved"}

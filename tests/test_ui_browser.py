@@ -80,7 +80,7 @@ def server(tmp_path, tiny_model_dir):
 
 
 @pytest.fixture()
-def page():
+def browser_page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -107,7 +107,7 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
     if UPDATE:
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"))
+        page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
 
 
 def _goto(page, url: str, title: str) -> None:
@@ -121,10 +121,11 @@ def _store(env):
     return Store(env["CATALOG_WRITER_DB"])
 
 
-def test_upload_generate_edit_approve_batch_download(server, page, tmp_path):
+def test_upload_generate_edit_approve_batch_download(server, browser_page, tmp_path):
     from catalog_writer import catalog
 
     url, env = server
+    page = browser_page
     page.goto(url)
     _idle(page)
     assert page.get_by_test_id("stMetric").first.is_visible()

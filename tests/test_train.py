@@ -1,0 +1,179 @@
+"""SFT training on the tiny model: weights move, base stays, adapter reloads, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from train_helpers import make_dataset, record
+
+from catalog_writer import modeling, registry
+from catalog_writer.errors import CatalogWriterError
+from catalog_writer.modeling import sha256_file
+from catalog_writer.train import run_training
+
+REPO = Path(__file__).resolve().parent.parent
+QUIET = {"sft": {"report_to": "none", "eval_strategy": "no", "save_strategy": "no",
+                 "load_best_model_at_end": False, "logging_steps": 1}}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, dataset, tmp_path_factory):
+    """(adapter, base hash before training): 2 LoRA steps on the tiny model."""
+    before = sha256_file(tiny_model_dir / "model.safetensors")
+    out = tmp_path_factory.mktemp("models") / "adapters" / "tiny"
+    run_training(dataset, out, base_model=tiny_model_dir, method="lora", max_steps=2, overrides=QUIET)
+    return out, before
+
+
+def test_two_steps_change_lora_and_keep_base(trained, tiny_model_dir):
+    from safetensors.torch import load_file
+
+    adapter, before = trained
+    assert sha256_file(tiny_model_dir / "model.safetensors") == before
+    lora = load_file(adapter / "adapter_model.safetensors")
+    b_weights = [v for k, v in lora.items() if "lora_B" in k]
+    assert b_weights, "no LoRA B matrices saved"
+    # lora_B starts at zero: after two optimizer steps it must have moved.
+    assert any(v.abs().sum() > 0 for v in b_weights)
+    # The base weights inside a reloaded (unmerged) model are the original file's.
+    model, _ = modeling.load_for_inference(tiny_model_dir, adapter, dtype="float32", merge=False)
+    base = load_file(tiny_model_dir / "model.safetensors")
+    name = "model.layers.0.self_attn.q_proj.weight"
+    inner = dict(model.named_parameters())
+    loaded = next(v for k, v in inner.items() if k.endswith("layers.0.self_attn.q_proj.base_layer.weight"))
+    assert (loaded.float() - base[name].float()).abs().max() == 0
+
+
+def test_adapter_is_self_describing_and_generates(trained, tiny_model_dir, dataset):
+    adapter, _ = trained
+    meta = registry.read_adapter_meta(adapter)
+    assert meta["method"] == "lora" and meta["version"] == "v1" and meta["voice"] == "tiny"
+    assert meta["metrics"]["steps"] == 2 and math.isfinite(meta["metrics"]["final_train_loss"])
+    assert meta["base_model_sha256"] == sha256_file(tiny_model_dir / "model.safetensors")
+    assert meta["config"]["sft"]["learning_rate"] == pytest.approx(3e-4)
+    assert meta["config"]["lora"]["r"] == 16
+    assert json.loads((adapter / "template.json").read_text())["voice"] == "Test"
+    assert not list(adapter.glob("checkpoint-*"))
+    assert registry.resolve_voice("tiny", adapter.parent.parent).resolve() == adapter.resolve()
+
+    stamp = (adapter / "run.json").stat().st_mtime_ns  # same data + recipe again: kept, not retrained
+    run_training(dataset, adapter, base_model=tiny_model_dir, method="lora", max_steps=2, overrides=QUIET)
+    assert (adapter / "run.json").stat().st_mtime_ns == stamp
+
+    merged, tok = modeling.load_for_inference(None, adapter, dtype="float32")  # base found via run.json
+    plain, _ = modeling.load_for_inference(tiny_model_dir, dtype="float32")
+    w = lambda m: dict(m.named_parameters())["model.layers.0.self_attn.q_proj.weight"]  # noqa: E731
+    assert (w(merged) - w(plain)).abs().max() > 0  # the LoRA delta was merged in
+    ids = tok.apply_chat_template(record(0)["prompt"], add_generation_prompt=True, return_tensors="pt",
+                                  return_dict=True)
+    out = merged.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+
+
+def test_parent_and_extra_records(trained, tiny_model_dir, dataset, tmp_path):
+    adapter, _ = trained
+    child = tmp_path / "adapters" / "tiny-v2"
+    run_training(dataset, child, method="lora", max_steps=1, overrides=QUIET, parent=adapter,
+                 extra_train_records=[record(7)] * 3)
+    meta = registry.read_adapter_meta(child)
+    # The child inherits the parent's voice and takes the next version number.
+    assert meta["parent"] == str(adapter) and meta["voice"] == "tiny" and meta["version"] == "v2"
+    assert meta["base_model"] == str(tiny_model_dir) and meta["metrics"]["extra_records"] == 3
+    with pytest.raises(CatalogWriterError, match="message list"):
+        run_training(dataset, tmp_path / "bad", base_model=tiny_model_dir, method="lora", max_steps=1,
+                     overrides=QUIET, extra_train_records=[{"prompt": "not messages"}])
+    with pytest.raises(CatalogWriterError, match="already there"):
+        run_training(dataset, child, base_model=tiny_model_dir, method="lora", max_steps=1, overrides=QUIET)
+
+
+def _cmd(dataset, out, base, *extra):
+    return [sys.executable, "-m", "catalog_writer.train", str(dataset), "-o", str(out), "--base-model", str(base),
+            "--method", "lora", "--epochs", "3", "--save-steps", "2", *extra]
+
+
+def test_resume_after_sigkill(tiny_model_dir, tmp_path):
+    data = make_dataset(tmp_path / "data", n_train=40, n_val=2)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    ref = tmp_path / "ref"
+    run_training(data, ref, base_model=tiny_model_dir, method="lora", epochs=3, register=False,
+                 overrides={"sft": {"save_strategy": "steps", "save_steps": 2, "eval_strategy": "steps",
+                                    "eval_steps": 2, "report_to": "none"}})
+    total = registry.read_adapter_meta(ref)["metrics"]["steps"]
+    assert total >= 6
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_cmd(data, out, tiny_model_dir), cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "checkpoint-2" / "trainer_state.json").exists():
+        assert proc.poll() is None, "training ended before its first checkpoint"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "run.json").exists(), "killed too late: the run had already finished"
+
+    with pytest.raises(CatalogWriterError, match="--resume"):  # no silent restart over checkpoints
+        run_training(data, out, base_model=tiny_model_dir, method="lora", epochs=3)
+    done = subprocess.run(_cmd(data, out, tiny_model_dir, "--resume"), cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = registry.read_adapter_meta(out)["metrics"]
+    assert metrics["resumed_from_step"] >= 2
+    assert metrics["steps"] == total
+
+
+# --- recipes ----------------------------------------------------------------------------------------------
+
+RECIPES = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("accelerate"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_builds_its_library_objects(path, tmp_path):
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+    from catalog_writer import recipe
+
+    r = recipe.load_recipe(path)
+    args = recipe.sft_config(r, tmp_path)
+    assert isinstance(args, SFTConfig) and isinstance(recipe.lora_config(r), LoraConfig)
+    # The TRL defaults that are wrong for LoRA are always set explicitly in our recipes.
+    for key in ("learning_rate", "bf16", "max_length", "eval_strategy", "save_strategy", "report_to"):
+        assert key in r["sft"], f"{path.name}: sft.{key} not set"
+    assert "activation_checkpointing" in r["sft"] or "gradient_checkpointing" in r["sft"]
+    assert 1e-4 <= args.learning_rate <= 5e-4 and args.load_best_model_at_end
+    assert r["model"]["method"] in ("qlora", "lora")
+
+
+def test_accelerate_config_parses():
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / "accelerate-multi-gpu.yaml").read_text())
+    assert cfg["distributed_type"] in ("MULTI_GPU", "FSDP") and cfg["num_processes"] >= 2
+    assert "bnb_4bit_quant_storage" in (REPO / "configs" / "accelerate-multi-gpu.yaml").read_text()
+
+
+def test_misspelt_key_is_an_error(tmp_path):
+    from catalog_writer import recipe
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sft:\n  learning_rte: 1.0e-4\n")
+    with pytest.raises(CatalogWriterError, match=r"sft\.learning_rte.*learning_rate") as e:
+        recipe.load_recipe(bad)
+    assert str(bad) in str(e.value)
+    bad.write_text("lora:\n  r: 8\nmodle:\n  method: lora\n")
+    with pytest.raises(CatalogWriterError, match="modle"):
+        recipe.load_recipe(bad)
