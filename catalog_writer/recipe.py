@@ -78,17 +78,16 @@ def load_recipe(path: Path | str | None = None, overrides: dict[str, dict] | Non
     allowed = allowed_keys()
     for section in SECTIONS:
         _check_keys(recipe[section], allowed[section], section, path)
-    recipe["source"] = {"path": str(path)}
+    recipe["source"] = {"path": str(path.resolve())}
     return recipe
 
 
 def sft_config(recipe: dict, output_dir: Path | str, **extra: Any):
     """trl.SFTConfig from the `sft:` section (bf16 "auto" resolved for this hardware)."""
+    import torch
     from trl import SFTConfig
 
     from catalog_writer.modeling import bf16_supported
-
-    import torch
 
     kw = {**recipe["sft"], **extra}
     if kw.get("bf16") == "auto":

@@ -55,7 +55,7 @@ def list_adapters(root: Path | str = Path("models")) -> list[dict]:
               for name, v in voices.items() if v.get("active") in v.get("versions", {})}
     rows = []
     for d in sorted({p.parent for p in root.rglob("adapter_config.json")} | {p.parent for p in root.rglob(RUN_FILE)}):
-        if any(part.startswith("checkpoint-") or part.startswith(".") for part in d.relative_to(root).parts):
+        if any(part.startswith(("checkpoint-", ".")) for part in d.relative_to(root).parts):
             continue
         if not _is_adapter_dir(d):
             continue
@@ -110,6 +110,20 @@ def register_voice(name: str | None, adapter_path: Path | str, root: Path | str 
         voice["history"].append({"active": version, "at": _now()})
     _write_json(root / VOICES_FILE, data)
     return voice
+
+
+def default_identity(out: Path, parent: Path | None, voice: str | None, version: str | None,
+                     root: Path) -> tuple[str, str]:
+    """(voice, version) for a new adapter: folder name and "v1"; a child takes its parent's voice, next version."""
+    if parent is None or not (Path(parent) / RUN_FILE).exists():
+        return voice or Path(out).name, version or "v1"
+    pmeta = read_adapter_meta(parent)
+    voice = voice or pmeta.get("voice") or Path(out).name
+    if version is None:
+        taken = [a["version"] for a in list_adapters(root) if a["voice"] == voice and a["version"]]
+        numbers = [int(v[1:]) for v in [*taken, pmeta.get("version") or "v1"] if v[1:].isdigit()]
+        version = f"v{max(numbers, default=1) + 1}"
+    return voice, version
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
@@ -201,4 +215,4 @@ def print_models(root: Path | str = Path("models"), as_json: bool = False) -> No
         table.add_row(a["voice"] or "-", a["version"] or a["status"], "*" if a["active"] else "",
                       a.get("method") or "-", fmt(m.get("steps"), "d"), fmt(m.get("train_loss")),
                       fmt(m.get("eval_loss")), fmt(m.get("tokens_per_second"), ".0f"), a["path"])
-    console.print(table)
+    console.print(table if data["adapters"] else "no adapters yet (`catalog-writer train DATA -o models/adapters/NAME`)")

@@ -10,12 +10,12 @@ import argparse
 import hashlib
 import json
 import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from catalog_writer import modeling
+from catalog_writer import modeling, registry
 from catalog_writer import recipe as recipes
-from catalog_writer import registry
 from catalog_writer.errors import CatalogWriterError
 
 KEEP_KEYS = ("prompt", "completion")  # id/group/title/attributes must not reach the trainer
@@ -56,15 +56,19 @@ def run_training(
     trainer = build_trainer(model, base, args, recipe, train_ds, eval_ds, peft=parent is None)
     # 5. Train (from the last complete checkpoint with --resume).
     checkpoint = _last_checkpoint(out) if resume else None
+    cpu0 = time.process_time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    result.metrics["cpu_seconds"] = time.process_time() - cpu0  # honest cost on a shared machine
     # 6. Save adapter + template, then run.json last, then register the voice.
     trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():  # other ranks of a multi-GPU run stop here
+        return out
     shutil.copyfile(data / "template.json", out / "template.json")
     meta = describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out,
                         n_extra=len(extra_train_records or []), resumed_from=checkpoint)
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
-    if register:
+    if register and out.resolve().parent.name == "adapters":  # models/adapters/NAME -> models/voices.json
         registry.register_voice(meta["voice"], out, root=_models_root(out))
     _print_summary(out, meta)
     return out
@@ -208,9 +212,14 @@ def describe_run(trainer, result, recipe, base, data, method, parent, version, v
     evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
     runtime = result.metrics.get("train_runtime") or 0.0
     tokens = state.num_input_tokens_seen or 0
+    if resumed_from:  # throughput of this session only: the checkpoint carries the earlier tokens
+        before = json.loads((Path(resumed_from) / "trainer_state.json").read_text())
+        session_tokens = tokens - (before.get("num_input_tokens_seen") or 0)
+    else:
+        session_tokens = tokens
     peft_cfg = getattr(trainer.model, "peft_config", {}).get("default")
     prov = base / modeling.PROVENANCE
-    voice, version = _voice_and_version(out, parent, voice, version)
+    voice, version = registry.default_identity(out, parent, voice, version, _models_root(out))
     return {
         "voice": voice,
         "version": version,
@@ -235,27 +244,14 @@ def describe_run(trainer, result, recipe, base, data, method, parent, version, v
             "steps": state.global_step,
             "epochs": state.epoch,
             "tokens": tokens,
-            "tokens_per_second": tokens / runtime if runtime else None,
+            "tokens_per_second": session_tokens / runtime if runtime else None,
             "train_seconds": runtime,
+            "cpu_seconds": result.metrics.get("cpu_seconds"),
             "extra_records": n_extra,
             "resumed_from_step": int(Path(resumed_from).name.split("-")[-1]) if resumed_from else None,
         },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _voice_and_version(out: Path, parent: Path | None, voice: str | None, version: str | None):
-    """Defaults: the folder name and "v1"; a child adapter takes its parent's voice and the next version."""
-    if parent is None or not (Path(parent) / registry.RUN_FILE).exists():
-        return voice or out.name, version or "v1"
-    pmeta = registry.read_adapter_meta(parent)
-    voice = voice or pmeta.get("voice") or out.name
-    if version is None:
-        known = registry.list_adapters(_models_root(out))
-        taken = [a["version"] for a in known if a["voice"] == voice and a["version"]] + [pmeta.get("version", "v1")]
-        numbers = [int(v[1:]) for v in taken if v[1:].isdigit()]
-        version = f"v{max(numbers, default=1) + 1}"
-    return voice, version
 
 
 def _drop_checkpoints(out: Path) -> None:
@@ -272,7 +268,7 @@ def _models_root(out: Path) -> Path:
 
 def _print_summary(out: Path, meta: dict) -> None:
     m = meta["metrics"]
-    fmt = lambda v, s=".3f": format(v, s) if isinstance(v, (int, float)) else "-"  # noqa: E731
+    fmt = lambda v, s=".3f": format(v, s) if isinstance(v, (int, float)) else "-"
     print(f"adapter saved: {out} ({meta['voice']}@{meta['version']}, {meta['method']}): "
           f"{m['steps']} steps, train loss {fmt(m['final_train_loss'])}, val loss {fmt(m['eval_loss'])}, "
           f"{fmt(m['tokens_per_second'], '.0f')} tok/s, {fmt(m['train_seconds'], '.0f')} s")

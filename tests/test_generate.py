@@ -164,3 +164,27 @@ def test_adapter_is_merged_and_template_used(varied_dir, tiny_adapter):
         AutoModelForCausalLM.from_pretrained(varied_dir, dtype=torch.float32), gen.tokenizer, gen.template
     ).generate_messages([prompt], s)[0][0]
     assert base_only != merged  # the adapter really changes the output
+
+
+def test_fast_decode_attention_matches_sdpa(varied_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from catalog_writer.fast_attention import NAME
+
+    model = AutoModelForCausalLM.from_pretrained(varied_dir, dtype=torch.float32)
+    gen = Generator(base_model=varied_dir, dtype="float32")
+    assert gen.fast_attention and gen.model.config._attn_implementation == NAME
+    ref = Generator.from_loaded(model, gen.tokenizer, gen.template)
+    ref.model.set_attn_implementation("sdpa")  # from_loaded switched it: compare against plain SDPA
+    s = GenerationSettings(max_new_tokens=12, batch_size=3)
+    prompts = [gen.messages(p, s) for p in _products(3)]
+    ids = torch.tensor([gen.encode(prompts[:1])[0]])
+    with torch.inference_mode():
+        fast = gen.model.generate(ids, max_new_tokens=6, do_sample=False, output_scores=True,
+                                  return_dict_in_generate=True, pad_token_id=0)
+        slow = ref.model.generate(ids, max_new_tokens=6, do_sample=False, output_scores=True,
+                                  return_dict_in_generate=True, pad_token_id=0)
+    assert torch.equal(fast.sequences, slow.sequences)
+    assert max((a - b).abs().max().item() for a, b in zip(fast.scores, slow.scores)) < 1e-4
+    assert gen.generate_messages(prompts, s) == ref.generate_messages(prompts, s)  # padded batch too

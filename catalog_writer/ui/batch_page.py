@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from catalog_writer import jobs
+from catalog_writer.batch import journal_path
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
 
@@ -21,13 +22,15 @@ st.caption(f"Catalog: {Path(cat.path).name} ({len(cat.products)} products)")
 
 # --- start a job ------------------------------------------------------------------------------------
 voices = state.voices()
+state.forget_stale("batch_voice", voices)
 c1, c2, c3 = st.columns(3)
 scope = c1.radio("Products", ["missing description only", "all", "filtered"], key="batch_scope")
 limit = int(c2.number_input("Limit (0 = no limit)", 0, 1_000_000, 0, key="batch_limit"))
 voice = c3.selectbox("Voice / adapter", list(voices), key="batch_voice")
 settings = state.settings_input("batch", variants=False)
 
-query = st.text_input("Filter: title, id or category contains", key="batch_filter") if scope == "filtered" else ""
+query = "" if scope != "filtered" else st.text_input(
+    "Filter: title, id or category contains", key="batch_filter")
 selected = [p for p in cat.products if scope != "missing description only" or not p.description.strip()]
 if scope == "filtered":
     q = query.strip().lower()
@@ -58,7 +61,7 @@ if st.button("Start batch job", type="primary", key="batch_start", disabled=not 
     if settings.do_sample:
         cmd += ["--sample", "--temperature", str(settings.temperature)]
     if settings.target_words:
-        cmd += ["--max-new-tokens", str(int(settings.target_words * 2) + 16)]
+        cmd += ["--target-words", str(settings.target_words)]
     job = jobs.start_job("generate", [cmd], root=cfg.jobs, env=state.job_env(cfg), meta={
         "catalog": str(src), "format": fmt, "out": out,
         "total": len(selected), "voice": voice,
@@ -80,14 +83,41 @@ job = jobs.load_job(Path(job_dir))
 out_path = Path(job.meta["out"].replace("{job}", str(job.dir)))
 
 
-@st.fragment(run_every=2)
+@st.cache_data(max_entries=8, show_spinner=False)
+def _results(job_dir: str, out: str, state: str, stamp: float) -> list[dict]:
+    """Rows written so far; `state` and `stamp` (file times) make a new key whenever they change."""
+    return jobs.batch_results(jobs.load_job(Path(job_dir)), Path(out))
+
+
+def _stamp(out: Path) -> float:
+    files = [out, journal_path(out)]
+    return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+
+
+@st.fragment(run_every=2 if job.status()["state"] in ("queued", "running") else None)  # poll while it runs
 def live_progress() -> None:
-    """Poll the job's status and journal every 2 s; rerun the page once when it finishes."""
+    """Poll the job's status and journal every 2 s (results so far included); rerun the page once when
+    it finishes."""
     status = job.status()
     done, total = jobs.batch_progress(job, out_path)
-    st.progress(min(1.0, done / total) if total else 0.0, text=f"{status['state']}: {done} of {total} products")
+    fraction = min(1.0, done / total) if total else 0.0
+    st.progress(fraction, text=f"{status['state']}: {done} of {total} products")
     with st.expander("Log", expanded=status["state"] in ("failed", "lost")):
         st.code(jobs.log_tail(job, 30) or "(no output yet)", language=None)
+    try:
+        results = _results(str(job.dir), str(out_path), status["state"], _stamp(out_path))
+    except CatalogWriterError as e:  # e.g. the source catalog was moved since the job ran
+        st.warning(str(e))
+        results = []
+    if results:
+        st.subheader(f"Results ({len(results)})")
+        cols = ["id", "title", "unsupported", "missing", "coverage", "description", "model_version"]
+        table = pd.DataFrame(results)[cols]
+        flagged = table["unsupported"].astype(bool)
+        st.caption(f"{int(flagged.sum())} description(s) flagged with unsupported claims (highlighted).")
+        styled = table.style.apply(
+            lambda row: ["background-color: #fde2e1" if flagged[row.name] else "" for _ in row], axis=1)
+        st.dataframe(styled, hide_index=True, width="stretch")
     seen = st.session_state.setdefault("batch_seen_state", {})
     if seen.get(job.id) != status["state"]:
         first = job.id not in seen
@@ -98,27 +128,17 @@ def live_progress() -> None:
 
 live_progress()
 status = job.status()
-b1, b2 = st.columns(2)
-if status["state"] in ("queued", "running"):
-    if b1.button("Stop", key="batch_stop"):
-        jobs.cancel_job(job)
-        st.rerun()
-elif status["state"] != "done" or not out_path.exists():
-    if b1.button("Resume", key="batch_resume", help="Runs the job again; finished products are kept."):
-        jobs.restart_job(job)
-        st.rerun()
+running = status["state"] in ("queued", "running")
+if running and st.button("Stop", key="batch_stop"):
+    jobs.cancel_job(job)
+    st.rerun()
+resumable = not running and (status["state"] != "done" or not out_path.exists())
+help_resume = "Runs the job again; finished products are kept."
+if resumable and st.button("Resume", key="batch_resume", help=help_resume):
+    jobs.restart_job(job)
+    st.rerun()
 
-# --- review and download ------------------------------------------------------------------------------
-results = jobs.batch_results(job, out_path)
-if results:
-    st.subheader(f"Results ({len(results)})")
-    table = pd.DataFrame(results)
-    flagged = table["unsupported"].astype(bool) if "unsupported" in table else pd.Series(False, index=table.index)
-    st.caption(f"{int(flagged.sum())} description(s) flagged with unsupported claims (highlighted).")
-    styled = table.style.apply(
-        lambda row: ["background-color: #fde2e1" if flagged[row.name] else "" for _ in row], axis=1)
-    st.dataframe(styled, hide_index=True, width="stretch")
-
+# --- download ---------------------------------------------------------------------------------------
 if status["state"] == "done" and out_path.exists():
     st.subheader("Download")
     d1, d2, d3 = st.columns(3)

@@ -18,17 +18,30 @@ uploaded = st.file_uploader(
     f"Upload a catalog (Shopify, WooCommerce, Magento, Google Merchant or any CSV/TSV/XLSX, "
     f"up to {state.MAX_UPLOAD_MB} MB)", type=list(state.CATALOG_SUFFIXES), key="catalog_upload",
 )
-if uploaded is not None and st.session_state.get("catalog_upload_id") != uploaded.file_id:
+failed = st.session_state.setdefault("catalog_upload_errors", {})  # file_id -> message
+if uploaded is not None and uploaded.file_id in failed:
+    st.error(failed[uploaded.file_id])
+elif uploaded is not None and st.session_state.get("catalog_upload_id") != uploaded.file_id:
     # Only a new upload switches the catalog; later the picker below may choose another file.
+    path = None
     try:
         path = state.save_upload(uploaded.name, uploaded.getvalue())
+        state.read_catalog(path)  # validate before switching to it
     except CatalogWriterError as e:
-        st.error(str(e))
-        st.stop()
-    st.session_state["catalog_upload_id"] = uploaded.file_id
-    st.session_state["catalog_path"] = str(path)
+        if path is not None:  # keep only uploads that parse
+            path.unlink(missing_ok=True)
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
+        # The same message with the user's file name instead of where the upload was kept.
+        failed[uploaded.file_id] = str(CatalogWriterError(e.message, file=uploaded.name, row=e.row,
+                                                          column=e.column))
+        st.error(failed[uploaded.file_id])
+    else:
+        st.session_state["catalog_upload_id"] = uploaded.file_id
+        st.session_state["catalog_path"] = str(path)
 
-known = [cfg.catalog] + sorted(p for p in cfg.uploads.glob("*/*") if p.is_file())
+uploads = sorted(p for p in cfg.uploads.glob("*/*") if p.is_file() and not p.name.startswith("."))
+known = [cfg.catalog, *uploads]
 current = Path(st.session_state.get("catalog_path") or cfg.catalog)
 if current not in known:
     known.append(current)
@@ -63,11 +76,13 @@ with st.expander(f"Problems ({len(problems)})", expanded=bool(problems)):
     else:
         st.write("No problems found.")
 
-coverage = [{"name": k, "coverage": v, "kind": "attribute"} for k, v in (report.get("attributes") or {}).items()]
-coverage += [{"name": k, "coverage": v, "kind": "variant option"} for k, v in (report.get("options") or {}).items()]
+coverage = [{"name": k, "coverage": v, "kind": kind}
+            for kind, key in (("attribute", "attributes"), ("variant option", "options"))
+            for k, v in (report.get(key) or {}).items()]
 if coverage:
     st.subheader("Attribute coverage")
-    st.caption("Share of products that have each attribute; the model can only mention what the catalog holds.")
+    st.caption("Share of products that have each attribute: the model can only mention what the "
+               "catalog holds.")
     st.bar_chart(pd.DataFrame(coverage), x="name", y="coverage", color="kind", horizontal=True)
 
 # --- searchable product table -------------------------------------------------------------------

@@ -3,13 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from catalog_writer import registry
+from catalog_writer import modeling, registry
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
 
 cfg = state.config()
 st.title("Models")
-base = cfg.base or (cfg.models / "base")
+base = cfg.base or modeling.DEFAULT_BASE.resolve()  # what generation and training load
 st.markdown(f"**Base model:** `{base}`" + ("" if (base / "config.json").exists() else
             " (not fetched: run `catalog-writer models fetch`)"))
 st.caption(f"Models folder: {cfg.models}")
@@ -27,7 +27,8 @@ if not adapters:
 
 def _row(a: dict) -> dict:
     """One table row: identity, lineage, then the metrics flattened."""
-    row = {k: a.get(k) for k in ("voice", "version", "active", "status", "method", "parent", "created_at", "path")}
+    keys = ("voice", "version", "active", "status", "method", "parent", "created_at", "path")
+    row = {k: a.get(k) for k in keys}
     for k, v in (a.get("metrics") or {}).items():
         if isinstance(v, (int, float, str, bool)) or v is None:
             row[k] = round(v, 4) if isinstance(v, float) else v
@@ -40,7 +41,7 @@ st.dataframe(pd.DataFrame([_row(a) for a in adapters]), hide_index=True, width="
 st.subheader("Active version of a voice")
 by_voice: dict[str, list[dict]] = {}
 for a in adapters:
-    if a.get("voice"):
+    if a.get("voice") and a.get("status") == "finished":
         by_voice.setdefault(a["voice"], []).append(a)
 if not by_voice:
     st.stop()

@@ -49,9 +49,13 @@ def _default_path(env: str, rel: str) -> Path:
 
 
 def config() -> Config:
-    base = os.environ.get("CATALOG_WRITER_BASE")
+    base: Path | None = None
+    if os.environ.get("CATALOG_WRITER_BASE"):
+        base = Path(os.environ["CATALOG_WRITER_BASE"]).expanduser().resolve()
+    elif not Path("models/base").exists() and (REPO / "models" / "base").exists():
+        base = REPO / "models" / "base"  # started outside the checkout: use the checkout's model
     return Config(
-        base=Path(base).expanduser().resolve() if base else None,
+        base=base,
         db_url=os.environ.get("CATALOG_WRITER_DB") or None,
         models=_default_path("CATALOG_WRITER_MODELS", "models"),
         catalog=_default_path("CATALOG_WRITER_CATALOG", "data/demo-catalog.csv"),
@@ -174,6 +178,12 @@ def reviewer() -> str | None:
         st.warning("Enter your name in the sidebar (Reviewer name) to save generations and reviews.")
         return None
     return name
+
+
+def forget_stale(key: str, options) -> None:
+    """Drop a picker's remembered value when it is no longer offered (another catalog, a removed adapter)."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
 
 
 def product_label(p) -> str:

@@ -75,7 +75,7 @@ with new_tab:
 
 with retrain_tab:
     try:
-        adapters = [a for a in registry.list_adapters(cfg.models) if a.get("path")]
+        adapters = [a for a in registry.list_adapters(cfg.models) if a.get("status") == "finished"]
     except CatalogWriterError as e:
         adapters = []
         st.error(str(e))
@@ -83,6 +83,7 @@ with retrain_tab:
         st.info("Retraining needs a trained adapter first.")
     else:
         paths = [str(a["path"]) for a in adapters]
+        state.forget_stale("retrain_parent", paths)
         parent = st.selectbox("Parent adapter", paths, key="retrain_parent",
                               format_func=lambda p: f"{Path(p).name} ({p})")
         r1, r2 = st.columns(2)
@@ -119,7 +120,7 @@ def _meta_path(key: str) -> Path | None:
     return Path(v.replace("{job}", str(job.dir))) if v else None
 
 
-@st.fragment(run_every=3)
+@st.fragment(run_every=3 if job.status()["state"] in ("queued", "running") else None)  # poll while it runs
 def live() -> None:
     """Loss curve and log tail, refreshed every 3 s while the page is open."""
     status = job.status()
@@ -127,7 +128,8 @@ def live() -> None:
         if status.get("steps") else ""
     st.markdown(f"**{status['state']}**{step}")
     adapter = _meta_path("adapter")
-    history = (jobs.trainer_history(adapter) if adapter else []) or jobs.metrics_from_log(jobs.log_tail(job, 10_000))
+    history = jobs.trainer_history(adapter) if adapter else []
+    history = history or jobs.metrics_from_log(jobs.log_tail(job, 10_000))
     points = pd.DataFrame([h for h in history if "step" in h and ("loss" in h or "eval_loss" in h)])
     if not points.empty:
         series = [c for c in ("loss", "eval_loss") if c in points]
@@ -144,14 +146,14 @@ def live() -> None:
 
 live()
 status = job.status()
-if status["state"] in ("queued", "running"):
-    if st.button("Stop", key="train_stop"):
-        jobs.cancel_job(job)
-        st.rerun()
-elif status["state"] in ("failed", "cancelled", "lost"):
-    if st.button("Restart", key="train_restart", help="Runs the job's commands again."):
-        jobs.restart_job(job)
-        st.rerun()
+running = status["state"] in ("queued", "running")
+if running and st.button("Stop", key="train_stop"):
+    jobs.cancel_job(job)
+    st.rerun()
+failed = status["state"] in ("failed", "cancelled", "lost")
+if failed and st.button("Restart", key="train_restart", help="Runs the job's commands again."):
+    jobs.restart_job(job)
+    st.rerun()
 
 # --- evaluation report ----------------------------------------------------------------------------------
 report_dir = _meta_path("report")

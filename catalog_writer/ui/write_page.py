@@ -21,11 +21,11 @@ st.caption(f"Catalog: {catalog_name} ({len(cat.products)} products)")
 
 by_id = {p.id: p for p in cat.products}
 voices = state.voices()
-for key, options in (("write_product", by_id), ("write_voice", voices)):
-    if st.session_state.get(key) not in options:  # another catalog or a removed adapter
-        st.session_state.pop(key, None)
+state.forget_stale("write_product", by_id)
+state.forget_stale("write_voice", voices)
 c1, c2 = st.columns([3, 2])
-pid = c1.selectbox("Product", list(by_id), key="write_product", format_func=lambda i: state.product_label(by_id[i]))
+pid = c1.selectbox("Product", list(by_id), key="write_product",
+                   format_func=lambda i: state.product_label(by_id[i]))
 voice = c2.selectbox("Voice / adapter", list(voices), key="write_voice")
 product = by_id[pid]
 settings = state.settings_input("write")
@@ -57,7 +57,7 @@ def _review(gid: int, original: str, status: str | None = None, button: bool = F
     """Callback: store the generation's current state (rating, edit, status) as a new review."""
     name = (st.session_state.get("reviewer_name") or "").strip()
     if not name:
-        st.session_state["write_msg"] = ("warning", "Enter your name in the sidebar first; nothing was saved.")
+        st.session_state["write_msg"] = ("warning", "Enter your name in the sidebar first: nothing saved.")
         return
     stars = st.session_state.get(f"rate_{gid}")
     edited = st.session_state.get(f"edit_{gid}", original)
@@ -97,7 +97,8 @@ for g in reversed(gens[-6:]):
     if review.get("rating") and f"rate_{gid}" not in st.session_state:
         st.session_state[f"rate_{gid}"] = review["rating"] - 1
     with st.container(border=True, key=f"draft_{gid}"):
-        head = f"**#{gid}** · {state.md_escape(g['model_version'])} · {g['created_at']:%Y-%m-%d %H:%M} · **{status}**"
+        head = (f"**#{gid}** · {state.md_escape(g['model_version'])} · "
+                f"{g['created_at']:%Y-%m-%d %H:%M} · **{status}**")
         if review.get("reviewer"):
             head += f" by {state.md_escape(review['reviewer'])}"
         st.markdown(head)
@@ -111,6 +112,9 @@ for g in reversed(gens[-6:]):
             else:
                 st.caption("(empty text)")
             state.show_flags(generate.faithfulness(text, product) if text != g["text"] else g["flags"])
+            if text.strip() != g["text"].strip():
+                with st.expander("The model's original"):
+                    st.text(g["text"])
         with right:
             st.text_area("Edit", key=f"edit_{gid}", height=180, on_change=_review, args=(gid, g["text"]))
             st.feedback("stars", key=f"rate_{gid}", on_change=_review, args=(gid, g["text"]))
@@ -118,4 +122,5 @@ for g in reversed(gens[-6:]):
             b1.button("Save edit", key=f"save_{gid}", on_click=_review, args=(gid, g["text"], None, True))
             b2.button("Approve", key=f"approve_{gid}", type="primary", on_click=_review,
                       args=(gid, g["text"], "approved", True))
-            b3.button("Reject", key=f"reject_{gid}", on_click=_review, args=(gid, g["text"], "rejected", True))
+            b3.button("Reject", key=f"reject_{gid}", on_click=_review,
+                      args=(gid, g["text"], "rejected", True))
