@@ -169,7 +169,7 @@ def faithfulness(text: str, product: Product) -> dict:
     from catalog_writer.evaluate import faithfulness_flags
     from catalog_writer.pairs import product_facts
 
-    return faithfulness_flags(text, product_facts(product))
+    return faithfulness_flags(text, product_facts(product), title=product.title)
 
 
 # ---------------------------------------------------------------- engines
