@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from catalog_writer.catalog import Catalog, Product
+from catalog_writer.catalog import Catalog, Product, has_reference
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.generate import Draft, GenerationSettings
 
@@ -78,7 +78,8 @@ def append_journal(path: Path, records: list[dict]) -> None:
 
 
 def select_products(cat: Catalog, only_missing: bool, limit: int | None) -> list[Product]:
-    products = [p for p in cat.products if not (only_missing and p.description.strip())]
+    # "Missing" = no usable description (catalog.has_reference): stubs like "Coming soon." get written too.
+    products = [p for p in cat.products if not (only_missing and has_reference(p))]
     return products[:limit] if limit is not None else products
 
 
@@ -126,7 +127,7 @@ def _progress_bar():
 def run_batch(
     file: Path, out: Path, *, adapter: Path | None = None, voice: str | None = None,
     base_model: Path | None = None, input_format: str | None = None, mapping: list[str] | None = None,
-    only_missing: bool = False, limit: int | None = None, batch_size: int = 8, out_format: str = "same",
+    only_missing: bool = False, limit: int | None = None, batch_size: int = 32, out_format: str = "same",
     variants: int = 1, max_new_tokens: int = 160, sample: bool = False, temperature: float = 0.7,
     top_p: float = 0.9, repetition_penalty: float = 1.1, seed: int = 0, engine: str = "hf",
     target_words: int | None = None, models_root: Path = Path("models"), keep_journal: bool = False,
@@ -140,7 +141,7 @@ def run_batch(
     from catalog_writer import catalog, writeback
 
     if out_format not in OUT_FORMATS:
-        raise CatalogWriterError(f"unknown --out-format {out_format!r}: use same, csv or jsonl")
+        raise CatalogWriterError(f"unknown --format {out_format!r}: use same, csv or jsonl")
     if engine not in ENGINES:
         raise CatalogWriterError(f"unknown --engine {engine!r}: use hf or vllm")
     if adapter and voice:

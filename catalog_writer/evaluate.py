@@ -148,7 +148,7 @@ def run_evaluation(
     adapter: Path | None = None,
     base_model: Path | None = None,
     limit: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = 16,
     as_json: bool = False,
     report_dir: Path | None = None,
 ) -> dict:

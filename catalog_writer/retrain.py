@@ -66,7 +66,7 @@ def register_child(voice: str, out: Path) -> None:
 # ---- evaluation of parent vs child -------------------------------------------------------------------
 
 def compare_adapters(test_file: Path, parent: Path, child: Path, base_model: Path | None = None,
-                     limit: int | None = None, batch_size: int = 8, max_new_tokens: int | None = None) -> dict:
+                     limit: int | None = None, batch_size: int = 16, max_new_tokens: int | None = None) -> dict:
     """Score parent and child with the evaluation code on the same held-out records and greedy decoding
     (`max_new_tokens` overrides the dataset's length budget, e.g. for a quick check)."""
     from dataclasses import replace

@@ -203,7 +203,7 @@ def test_cli_generate_csv(varied_dir, tmp_path):
     out = tmp_path / "cli.csv"
     res = CliRunner().invoke(app, ["generate", str(CATS / "woocommerce.csv"), "-o", str(out), "--base-model",
                                    str(varied_dir), "--limit", "2", "--batch-size", "2", "--max-new-tokens",
-                                   "6", "--out-format", "csv"])
+                                   "6", "--format", "csv"])
     assert res.exit_code == 0, res.output
     body = rows(out)
     assert len(body) == 1 + len(read_catalog(CATS / "woocommerce.csv").products)
@@ -214,7 +214,7 @@ def test_bad_options_and_missing_vllm(tmp_path):
     src = CATS / "shopify_old.csv"
     with pytest.raises(CatalogWriterError, match="not both"):
         batch.run_batch(src, tmp_path / "o.csv", adapter=tmp_path, voice="x")
-    with pytest.raises(CatalogWriterError, match="out-format"):
+    with pytest.raises(CatalogWriterError, match="--format"):
         batch.run_batch(src, tmp_path / "o.csv", out_format="xlsx")
     with pytest.raises(CatalogWriterError, match="differ"):
         batch.run_batch(src, src)

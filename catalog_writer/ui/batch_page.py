@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from catalog_writer import jobs
+from catalog_writer import catalog, jobs
 from catalog_writer.batch import journal_path
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
@@ -31,7 +31,7 @@ settings = state.settings_input("batch", variants=False)
 
 query = "" if scope != "filtered" else st.text_input(
     "Filter: title, id or category contains", key="batch_filter")
-selected = [p for p in cat.products if scope != "missing description only" or not p.description.strip()]
+selected = [p for p in cat.products if scope != "missing description only" or not catalog.has_reference(p)]
 if scope == "filtered":
     q = query.strip().lower()
     selected = [p for p in selected if q and q in f"{p.id} {p.title} {' > '.join(p.category)}".lower()]
@@ -47,9 +47,9 @@ if st.button("Start batch job", type="primary", key="batch_start", disabled=not 
         src = jobs.write_subset(cat, ids, cfg.runs / "subsets" / f"{src.stem}-{digest}.csv")
     # The platform's own file (flags in OUT.flags.csv); CSV/JSONL are converted from it for download.
     out = f"{{job}}/{src.stem}.filled{src.suffix}"
-    cmd = ["generate", str(src), "-o", out, "--out-format", "same", "--batch-size", "4"]
+    cmd = ["generate", str(src), "-o", out, "--format", "same", "--batch-size", "4"]
     fmt = st.session_state.get("catalog_format") or cat.format  # a subset keeps the detected format
-    cmd += ["--format", fmt]
+    cmd += ["--input-format", fmt]
     if voices[voice] is not None:
         cmd += ["--adapter", str(voices[voice])]
     if cfg.base is not None:

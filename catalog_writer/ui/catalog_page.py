@@ -92,7 +92,7 @@ query = f1.text_input("Search title, id, brand or category", key="catalog_search
 missing_only = f2.checkbox("Missing description only", key="catalog_missing")
 rows = [
     {"id": p.id, "title": p.title, "brand": p.brand, "category": " > ".join(p.category),
-     "attributes": len(p.attributes), "price": p.price, "has description": bool(p.description.strip()),
+     "attributes": len(p.attributes), "price": p.price, "has description": catalog.has_reference(p),
      "rows": ", ".join(map(str, p.rows))}
     for p in cat.products
 ]
