@@ -46,7 +46,7 @@ class Product:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Product":
+    def from_dict(cls, d: dict) -> Product:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 

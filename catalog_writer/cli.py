@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,18 +28,18 @@ app.add_typer(models_app, name="model", hidden=True)  # `catalog-writer model fe
 app.add_typer(feedback_app, name="feedback")
 
 FormatOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--format", "-f", help="shopify|woocommerce|magento|merchant|generic (default: detect)."),
 ]
 MapOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--map", help="Column mapping for generic files: FIELD=COLUMN (repeatable) or a YAML file."),
 ]
 BaseOpt = Annotated[
-    Optional[Path], typer.Option("--base-model", help="Local HF model folder (default: models/base).")
+    Path | None, typer.Option("--base-model", help="Local HF model folder (default: models/base).")
 ]
 DbOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--db", envvar="CATALOG_WRITER_DB", help="SQLAlchemy URL (default: sqlite data/feedback.db)."),
 ]
 
@@ -70,8 +70,8 @@ def prepare(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output dataset folder.")],
     format: FormatOpt = None,
     map: MapOpt = None,
-    voice: Annotated[Optional[str], typer.Option(help="Brand-voice name written into prompts.")] = None,
-    target_words: Annotated[Optional[int], typer.Option(help="Target length in words.")] = None,
+    voice: Annotated[str | None, typer.Option(help="Brand-voice name written into prompts.")] = None,
+    target_words: Annotated[int | None, typer.Option(help="Target length in words.")] = None,
     seed: int = 13,
 ) -> None:
     """Build train/val/test instruction pairs (TRL prompt/completion JSONL) from a catalog."""
@@ -119,11 +119,11 @@ def models_promote(
 def train(
     data: Annotated[Path, typer.Argument(help="A `prepare` output folder.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Adapter folder, e.g. models/adapters/aurora.")],
-    config: Annotated[Optional[Path], typer.Option(help="YAML recipe (default: configs/cpu-qlora.yaml).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML recipe (default: configs/cpu-qlora.yaml).")] = None,
     base_model: BaseOpt = None,
-    method: Annotated[Optional[str], typer.Option(help="qlora|lora (default: qlora where 4-bit works).")] = None,
-    max_steps: Optional[int] = None,
-    epochs: Optional[float] = None,
+    method: Annotated[str | None, typer.Option(help="qlora|lora (default: qlora where 4-bit works).")] = None,
+    max_steps: int | None = None,
+    epochs: float | None = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in OUT.")] = False,
 ) -> None:
     """Fine-tune a LoRA/QLoRA adapter on a prepared dataset."""
@@ -138,12 +138,12 @@ def train(
 @app.command()
 def evaluate(
     test_file: Annotated[Path, typer.Argument(help="test.jsonl from `prepare`.")],
-    adapter: Annotated[Optional[Path], typer.Option(help="Adapter folder to evaluate.")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder to evaluate.")] = None,
     base_model: BaseOpt = None,
-    limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N products.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate on the first N products.")] = None,
     batch_size: Annotated[int, typer.Option(help="Products decoded together.")] = 16,
     json: bool = False,
-    report: Annotated[Optional[Path], typer.Option(help="Write a markdown report with charts here.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
 ) -> None:
     """Score the tuned adapter against the base model and a copy baseline (ROUGE, faithfulness)."""
     from catalog_writer import evaluate as evaluate_mod
@@ -158,15 +158,15 @@ def evaluate(
 def generate(
     file: Path,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file.")],
-    adapter: Annotated[Optional[Path], typer.Option(help="Adapter folder.")] = None,
-    voice: Annotated[Optional[str], typer.Option(help="Registered voice (its active version).")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder.")] = None,
+    voice: Annotated[str | None, typer.Option(help="Registered voice (its active version).")] = None,
     base_model: BaseOpt = None,
     input_format: Annotated[
-        Optional[str], typer.Option("--input-format", help="Input: shopify|woocommerce|magento|merchant|generic.")
+        str | None, typer.Option("--input-format", help="Input: shopify|woocommerce|magento|merchant|generic.")
     ] = None,
     map: MapOpt = None,
     only_missing: Annotated[bool, typer.Option(help="Only products without a usable description (empty or under 8 words).")] = False,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     batch_size: Annotated[int, typer.Option(help="Products decoded together (32 suits a 2-core CPU).")] = 32,
     out_format: Annotated[
         str, typer.Option("--format", help="Output: same (the catalog's own format), csv or jsonl.")
@@ -179,7 +179,7 @@ def generate(
     repetition_penalty: float = 1.1,
     seed: int = 0,
     engine: Annotated[str, typer.Option(help="hf (default) or vllm (GPU servers).")] = "hf",
-    target_words: Annotated[Optional[int], typer.Option(help="Target length in words.")] = None,
+    target_words: Annotated[int | None, typer.Option(help="Target length in words.")] = None,
 ) -> None:
     """Write descriptions for a whole catalog and save it back in its own format (resumable)."""
     from catalog_writer import batch
@@ -218,10 +218,10 @@ def retrain(
     adapter: Annotated[Path, typer.Option(help="Parent adapter folder.")],
     min_approved: Annotated[int, typer.Option(help="Refuse with fewer approved edits.")] = 1,
     db: DbOpt = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Child adapter folder.")] = None,
-    max_steps: Optional[int] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Child adapter folder.")] = None,
+    max_steps: int | None = None,
     weight: Annotated[int, typer.Option(help="Repeat each approved edit this many times.")] = 3,
-    eval_limit: Annotated[Optional[int], typer.Option(help="Compare on the first N test products.")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Compare on the first N test products.")] = None,
 ) -> None:
     """Train a child adapter on the parent's data plus approved edits, and compare the two."""
     from catalog_writer import retrain as retrain_mod
@@ -234,11 +234,11 @@ def retrain(
 def dpo(
     adapter: Annotated[Path, typer.Option(help="Parent adapter folder.")],
     preferences: Annotated[Path, typer.Option(help="Preference JSONL from `feedback export`.")],
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Child adapter folder.")] = None,
-    max_steps: Optional[int] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Child adapter folder.")] = None,
+    max_steps: int | None = None,
     beta: Annotated[float, typer.Option(help="DPO beta (strength of the pull towards the parent).")] = 0.1,
     learning_rate: float = 5e-5,
-    eval_limit: Annotated[Optional[int], typer.Option(help="Compare on the first N test products.")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Compare on the first N test products.")] = None,
 ) -> None:
     """Train a DPO child adapter from preference pairs and report its win rate against the parent."""
     from catalog_writer import dpo as dpo_mod

@@ -78,7 +78,8 @@ def generate_system(
     store: Path | None, progress,
 ) -> tuple[list[str], str]:
     """Outputs of one model (base + optional adapter) for every record, reusing saved ones."""
-    from catalog_writer.generate import Generator, adapter_version, postprocess
+    from catalog_writer.generate import Generator, adapter_version
+    from catalog_writer.postprocess import postprocess
 
     version = adapter_version(adapter) if adapter else "base"
     # Retraining an adapter in place changes its weights file: saved outputs of the old one don't count.

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from catalog_writer.catalog import Product
-from catalog_writer.generate import GenerationSettings, Generator, postprocess, sanitize_html, to_html
+from catalog_writer.generate import GenerationSettings, Generator
+from catalog_writer.postprocess import postprocess, sanitize_html, to_html
 
 
 def _products(n: int = 5) -> list[Product]:

@@ -6,7 +6,7 @@ import csv
 import time
 from pathlib import Path
 
-from catalog_writer import jobs
+from catalog_writer import batch_jobs, jobs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ui" / "shop.csv"
 
@@ -67,7 +67,7 @@ def test_write_subset_keeps_every_row_of_the_chosen_products(tmp_path):
     from catalog_writer import catalog
 
     cat = catalog.read_catalog(FIXTURE)
-    out = jobs.write_subset(cat, {"wren-mug", "lark-apron"}, tmp_path / "sub.csv")
+    out = batch_jobs.write_subset(cat, {"wren-mug", "lark-apron"}, tmp_path / "sub.csv")
     sub = catalog.read_catalog(out)
     assert [p.id for p in sub.products] == ["wren-mug", "lark-apron"]
     assert sub.products[0].options == cat.products[0].options  # both variant rows of the mug came along

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from catalog_writer import exports, generate
+from catalog_writer import exports, postprocess
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
 
@@ -90,7 +90,7 @@ if pair:
     for col, side in zip(cols, ("left", "right")):
         with col.container(border=True, key=f"ab_box_{side}"):
             st.markdown(f"**{side.title()}**")
-            body = generate.sanitize_html(shown[side])  # sanitised model output only
+            body = postprocess.sanitize_html(shown[side])  # sanitised model output only
             if body.strip():
                 st.html(body)
             else:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from catalog_writer import catalog, jobs
+from catalog_writer import batch_jobs, catalog, jobs
 from catalog_writer.batch import journal_path
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
@@ -44,7 +44,7 @@ if st.button("Start batch job", type="primary", key="batch_start", disabled=not 
     if scope == "filtered":  # the generate command takes a file: give it just these products' rows
         ids = {p.id for p in selected}
         digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:12]
-        src = jobs.write_subset(cat, ids, cfg.runs / "subsets" / f"{src.stem}-{digest}.csv")
+        src = batch_jobs.write_subset(cat, ids, cfg.runs / "subsets" / f"{src.stem}-{digest}.csv")
     # The platform's own file (flags in OUT.flags.csv); CSV/JSONL are converted from it for download.
     out = f"{{job}}/{src.stem}.filled{src.suffix}"
     cmd = ["generate", str(src), "-o", out, "--format", "same", "--batch-size", "4"]
@@ -86,7 +86,7 @@ out_path = Path(job.meta["out"].replace("{job}", str(job.dir)))
 @st.cache_data(max_entries=8, show_spinner=False)
 def _results(job_dir: str, out: str, state: str, stamp: float) -> list[dict]:
     """Rows written so far; `state` and `stamp` (file times) make a new key whenever they change."""
-    return jobs.batch_results(jobs.load_job(Path(job_dir)), Path(out))
+    return batch_jobs.batch_results(jobs.load_job(Path(job_dir)), Path(out))
 
 
 def _stamp(out: Path) -> float:
@@ -99,7 +99,7 @@ def live_progress() -> None:
     """Poll the job's status and journal every 2 s (results so far included); rerun the page once when
     it finishes."""
     status = job.status()
-    done, total = jobs.batch_progress(job, out_path)
+    done, total = batch_jobs.batch_progress(job, out_path)
     fraction = min(1.0, done / total) if total else 0.0
     st.progress(fraction, text=f"{status['state']}: {done} of {total} products")
     with st.expander("Log", expanded=status["state"] in ("failed", "lost")):
@@ -146,7 +146,7 @@ if status["state"] == "done" and out_path.exists():
                        file_name=out_path.name, key="batch_dl_same", type="primary")
     for col, fmt in ((d2, "csv"), (d3, "jsonl")):
         try:
-            data = jobs.batch_export(job, out_path, fmt).read_bytes()
+            data = batch_jobs.batch_export(job, out_path, fmt).read_bytes()
         except CatalogWriterError as e:
             col.error(str(e))
             continue

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from catalog_writer import generate
+from catalog_writer import generate, postprocess
 from catalog_writer.errors import CatalogWriterError
 from catalog_writer.ui import state
 
@@ -106,7 +106,7 @@ for g in reversed(gens[-6:]):
         text = st.session_state[f"edit_{gid}"]
         with left:
             # Model output is rendered only as sanitised HTML (nh3), never with unsafe_allow_html.
-            body = generate.sanitize_html(generate.to_html(text))
+            body = postprocess.to_html(text)
             if body.strip():
                 st.html(body)
             else:
