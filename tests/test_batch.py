@@ -262,3 +262,12 @@ def test_voices_pick_their_adapter(varied_dir, tmp_path):
     assert texts["fernhill"] != texts["aurora"]  # a different adapter really ran
     with pytest.raises(CatalogWriterError, match="unknown voice"):
         batch.run_batch(src, tmp_path / "x.csv", voice="nobody", models_root=root)
+
+
+def test_only_missing_includes_stub_descriptions():
+    """"Missing" is the rule prepare uses: the demo's "Description coming soon." stub gets written too."""
+    cat = read_catalog(Path(__file__).resolve().parent.parent / "data" / "demo-catalog.csv")
+    chosen = batch.select_products(cat, only_missing=True, limit=None)
+    stubs = [p for p in chosen if p.description.strip()]
+    assert len(chosen) == 21 and len(stubs) == 1 and len(stubs[0].description.split()) < 8
+    assert len(batch.select_products(cat, only_missing=False, limit=5)) == 5
