@@ -9,6 +9,7 @@ sentences and rendered as sanitised HTML (postprocess.py), and flagged for faith
 from __future__ import annotations
 
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -97,17 +98,17 @@ def adapter_version(adapter: Path | None) -> str:
     return f"{voice}@{meta.get('version') or 'v1'}"
 
 
-class Engine:
+class Engine(ABC):
     """Shared part of the HF and vLLM engines: prompts in, Drafts out."""
 
     template: Any
     model_version: str = "base"
 
+    @abstractmethod
     def _complete(
         self, prompts: list[list[dict]], s: GenerationSettings, progress: Progress | None
     ) -> list[list[tuple[str, int, bool]]]:
         """Per prompt, per variant: (raw text, new tokens, truncated by the token limit)."""
-        raise NotImplementedError
 
     def messages(self, product: Product, settings: GenerationSettings) -> list[dict]:
         return self.template.messages(product, target_words=settings.target_words)

@@ -31,13 +31,20 @@ def parent_meta(adapter: Path) -> dict:
 
 
 def child_version(meta: dict, adapter: Path) -> tuple[str, str]:
-    """(voice, next version): voice@vN -> vN+1."""
+    """(voice, next free version): voice@vN -> vN+1, or past the newest version the voice already has
+    (a DPO child and a retrained child of the same parent must not both be v2)."""
+    from catalog_writer import registry
+
     voice = meta.get("voice") or Path(adapter).name
     m = re.fullmatch(r"v(\d+)", str(meta.get("version") or "v1"))
     if not m:
         raise CatalogWriterError(f"cannot number a child of version {meta.get('version')!r} (expected vN)",
                                  file=Path(adapter) / "run.json")
-    return voice, f"v{int(m.group(1)) + 1}"
+    parent_dir = Path(adapter).resolve().parent  # models/adapters/NAME -> models
+    root = parent_dir.parent if parent_dir.name == "adapters" else parent_dir
+    taken = [int(a["version"][1:]) for a in registry.list_adapters(root)
+             if a["voice"] == voice and re.fullmatch(r"v\d+", a["version"] or "")]
+    return voice, f"v{max([int(m.group(1)), *taken]) + 1}"
 
 
 def child_dir(adapter: Path, voice: str, version: str, out: Path | None) -> Path:

@@ -26,6 +26,10 @@ def test_child_version_and_folder(tmp_path):
     with pytest.raises(CatalogWriterError, match="vN"):
         retrain.child_version({"version": "latest"}, parent)
     assert retrain.child_dir(parent, "aurora", "v4", None) == tmp_path / "adapters" / "aurora-v4"
+    sibling = tmp_path / "adapters" / "aurora-v4"  # e.g. a retrained child: a DPO child of v3 becomes v5
+    sibling.mkdir(parents=True)
+    (sibling / "run.json").write_text(json.dumps({"voice": "aurora", "version": "v4"}))
+    assert retrain.child_version({"voice": "aurora", "version": "v3"}, parent) == ("aurora", "v5")
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "adapter_config.json").write_text("{}")

@@ -118,20 +118,12 @@ def live_progress() -> None:
         styled = table.style.apply(
             lambda row: ["background-color: #fde2e1" if flagged[row.name] else "" for _ in row], axis=1)
         st.dataframe(styled, hide_index=True, width="stretch")
-    seen = st.session_state.setdefault("batch_seen_state", {})
-    if seen.get(job.id) != status["state"]:
-        first = job.id not in seen
-        seen[job.id] = status["state"]
-        if not first and status["state"] in jobs.FINISHED:
-            st.rerun(scope="app")
+    state.rerun_when_finished(job, status, "batch")
 
 
 live_progress()
 status = job.status()
-running = status["state"] in ("queued", "running")
-if running and st.button("Stop", key="batch_stop"):
-    jobs.cancel_job(job)
-    st.rerun()
+running = state.stop_button(job, status, "batch")
 resumable = not running and (status["state"] != "done" or not out_path.exists())
 help_resume = "Runs the job again; finished products are kept."
 if resumable and st.button("Resume", key="batch_resume", help=help_resume):

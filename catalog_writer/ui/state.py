@@ -226,3 +226,26 @@ def settings_input(prefix: str, variants: bool = True):
     n = c[3].number_input("Variants", 1, 4, 1, key=f"{prefix}_variants") if variants else 1
     return GenerationSettings(do_sample=decoding == "sample", temperature=float(temperature),
                               target_words=int(target) or None, num_variants=int(n))
+
+
+def rerun_when_finished(job, status: dict, prefix: str) -> None:
+    """Inside a live fragment: rerun the whole page once when the job reaches a final state."""
+    from catalog_writer import jobs
+
+    seen = st.session_state.setdefault(f"{prefix}_seen_state", {})
+    if seen.get(job.id) != status["state"]:
+        first = job.id not in seen
+        seen[job.id] = status["state"]
+        if not first and status["state"] in jobs.FINISHED:
+            st.rerun(scope="app")
+
+
+def stop_button(job, status: dict, prefix: str) -> bool:
+    """A Stop button while the job runs; True when it is queued or running."""
+    from catalog_writer import jobs
+
+    running = status["state"] in ("queued", "running")
+    if running and st.button("Stop", key=f"{prefix}_stop"):
+        jobs.cancel_job(job)
+        st.rerun()
+    return running

@@ -136,20 +136,12 @@ def live() -> None:
         st.line_chart(points.groupby("step")[series].last(), y=series, x_label="step", y_label="loss")
     with st.expander("Log", expanded=status["state"] in ("failed", "lost")):
         st.code(jobs.log_tail(job, 40) or "(no output yet)", language=None)
-    seen = st.session_state.setdefault("train_seen_state", {})
-    if seen.get(job.id) != status["state"]:
-        first = job.id not in seen
-        seen[job.id] = status["state"]
-        if not first and status["state"] in jobs.FINISHED:
-            st.rerun(scope="app")
+    state.rerun_when_finished(job, status, "train")
 
 
 live()
 status = job.status()
-running = status["state"] in ("queued", "running")
-if running and st.button("Stop", key="train_stop"):
-    jobs.cancel_job(job)
-    st.rerun()
+running = state.stop_button(job, status, "train")
 failed = status["state"] in ("failed", "cancelled", "lost")
 if failed and st.button("Restart", key="train_restart", help="Runs the job's commands again."):
     jobs.restart_job(job)
