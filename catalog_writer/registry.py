@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -119,11 +120,21 @@ def default_identity(out: Path, parent: Path | None, voice: str | None, version:
         return voice or Path(out).name, version or "v1"
     pmeta = read_adapter_meta(parent)
     voice = voice or pmeta.get("voice") or Path(out).name
-    if version is None:
-        taken = [a["version"] for a in list_adapters(root) if a["voice"] == voice and a["version"]]
-        numbers = [int(v[1:]) for v in [*taken, pmeta.get("version") or "v1"] if v[1:].isdigit()]
-        version = f"v{max(numbers, default=1) + 1}"
-    return voice, version
+    return voice, version or next_version(root, voice, pmeta.get("version") or "v1")
+
+
+def next_version(root: Path, voice: str, after: str) -> str:
+    """The voice's next free version: past `after` and past every version it already has under root
+    (a DPO child and a retrained child of the same parent must not both be v2)."""
+    versions = [after, *(a["version"] for a in list_adapters(root) if a["voice"] == voice)]
+    numbers = [int(v[1:]) for v in versions if v and re.fullmatch(r"v\d+", v)]
+    return f"v{max(numbers, default=1) + 1}"
+
+
+def models_root(adapter: Path) -> Path:
+    """models/ for models/adapters/NAME; otherwise the adapter's parent folder."""
+    adapter = Path(adapter).resolve()
+    return adapter.parent.parent if adapter.parent.name == "adapters" else adapter.parent
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:

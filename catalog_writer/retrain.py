@@ -31,8 +31,7 @@ def parent_meta(adapter: Path) -> dict:
 
 
 def child_version(meta: dict, adapter: Path) -> tuple[str, str]:
-    """(voice, next free version): voice@vN -> vN+1, or past the newest version the voice already has
-    (a DPO child and a retrained child of the same parent must not both be v2)."""
+    """(voice, next free version): voice@vN -> vN+1, or past the newest version the voice already has."""
     from catalog_writer import registry
 
     voice = meta.get("voice") or Path(adapter).name
@@ -40,11 +39,7 @@ def child_version(meta: dict, adapter: Path) -> tuple[str, str]:
     if not m:
         raise CatalogWriterError(f"cannot number a child of version {meta.get('version')!r} (expected vN)",
                                  file=Path(adapter) / "run.json")
-    parent_dir = Path(adapter).resolve().parent  # models/adapters/NAME -> models
-    root = parent_dir.parent if parent_dir.name == "adapters" else parent_dir
-    taken = [int(a["version"][1:]) for a in registry.list_adapters(root)
-             if a["voice"] == voice and re.fullmatch(r"v\d+", a["version"] or "")]
-    return voice, f"v{max([int(m.group(1)), *taken]) + 1}"
+    return voice, registry.next_version(registry.models_root(adapter), voice, m.group(0))
 
 
 def child_dir(adapter: Path, voice: str, version: str, out: Path | None) -> Path:

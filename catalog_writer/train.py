@@ -69,7 +69,7 @@ def run_training(
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
     if register and out.resolve().parent.name == "adapters":  # models/adapters/NAME -> models/voices.json
-        registry.register_voice(meta["voice"], out, root=_models_root(out))
+        registry.register_voice(meta["voice"], out, root=registry.models_root(out))
     _print_summary(out, meta)
     return out
 
@@ -219,7 +219,7 @@ def describe_run(trainer, result, recipe, base, data, method, parent, version, v
         session_tokens = tokens
     peft_cfg = getattr(trainer.model, "peft_config", {}).get("default")
     prov = base / modeling.PROVENANCE
-    voice, version = registry.default_identity(out, parent, voice, version, _models_root(out))
+    voice, version = registry.default_identity(out, parent, voice, version, registry.models_root(out))
     return {
         "voice": voice,
         "version": version,
@@ -258,12 +258,6 @@ def _drop_checkpoints(out: Path) -> None:
     """Checkpoints (optimizer states) only serve --resume; the finished adapter no longer needs them."""
     for ckpt in out.glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
-
-
-def _models_root(out: Path) -> Path:
-    """models/ for models/adapters/NAME; otherwise the adapter's parent folder."""
-    out = out.resolve()
-    return out.parent.parent if out.parent.name == "adapters" else out.parent
 
 
 def _print_summary(out: Path, meta: dict) -> None:
