@@ -6,7 +6,7 @@
 (b) recipe: the sft/lora sections of our recipes (configs/lora.yaml by default, so both sides are LoRA on the
     same bf16 weights; `--config configs/cpu-qlora.yaml` measures the QLoRA demo recipe): bf16 where the CPU
     has it, bfd packing = padding-free batches (which also makes length grouping moot), no gradient
-    checkpointing, 2 packed rows of up to max_length per step.
+    checkpointing, the recipe's packed rows of up to max_length per step (1 since the lr-1e-3 recipes).
 Both train one epoch over the same records (steps differ: packing changes what a step holds) and are then
 scored on the same validation records (completion-only loss). Each runs in its own subprocess so peak
 RSS is clean. Throughput counts real (non-pad) tokens. Last line: `ratio: X.XX` (recipe / baseline).
