@@ -1,17 +1,17 @@
 """catalog-writer review app: `make app` or `catalog-writer app` (binds 127.0.0.1:8501).
 
-This file only wires the pages; each page is a short script in catalog_writer/ui/ that calls the library.
+This file only wires the pages; each page is a short script in catalog_writer/app/ui/ that calls the library.
 Settings come from the environment: CATALOG_WRITER_BASE, CATALOG_WRITER_DB, CATALOG_WRITER_MODELS,
-CATALOG_WRITER_CATALOG (see catalog_writer/ui/state.py).
+CATALOG_WRITER_CATALOG (see catalog_writer/app/ui/state.py).
 """
 
 from pathlib import Path
 
 import streamlit as st
 
-from catalog_writer.ui import state
+from catalog_writer.app.ui import state
 
-UI = Path(__file__).resolve().parent / "catalog_writer" / "ui"
+UI = Path(__file__).resolve().parent / "catalog_writer" / "app" / "ui"
 
 st.set_page_config(page_title="catalog-writer", page_icon=":material/edit_note:", layout="wide")
 pages = [

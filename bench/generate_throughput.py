@@ -3,7 +3,7 @@
 Same products (data/demo-catalog.csv, cycled to --products), same prompts (the adapter's template),
 exactly --new-tokens new tokens per product for both (min_new_tokens = max_new_tokens), greedy.
 (a) naive: one product at a time, fp32, adapter left unmerged (PeftModel).
-(b) engine: catalog_writer.generate.Generator: bf16 where supported, adapter merged, prompts sorted by
+(b) engine: catalog_writer.inference.generate.Generator: bf16 where supported, adapter merged, prompts sorted by
     length, left-padded batches, decode-friendly attention on CPU.
 Each system runs in its own subprocess so peak RSS is its own. Model loading is timed separately;
 throughput counts generation only. Other jobs on the machine slow both down: the load average is
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def products(catalog: Path, n: int):
-    from catalog_writer.catalog import read_catalog
+    from catalog_writer.ingest.catalog import read_catalog
 
     items = read_catalog(catalog).products
     return [items[i % len(items)] for i in range(n)]
@@ -49,7 +49,7 @@ def worker(system: str, spec: dict) -> dict:
 
     import torch
 
-    from catalog_writer.generate import GenerationSettings, Generator, load_template
+    from catalog_writer.inference.generate import GenerationSettings, Generator, load_template
 
     prods = products(Path(spec["catalog"]), spec["products"])
     n_new = spec["new_tokens"]

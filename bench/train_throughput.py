@@ -36,7 +36,8 @@ def dataset_dir(source: Path, work: Path) -> Path:
     """A prepare folder: given directly, or built from a catalog file (demo CSV / shared Magento sample)."""
     if (source / "train.jsonl").exists():
         return source
-    from catalog_writer import catalog, pairs
+    from catalog_writer.ingest import catalog
+    from catalog_writer.dataset import pairs
 
     pairs.prepare_dataset(catalog.read_catalog(source), work / "data")
     return work / "data"
@@ -54,7 +55,9 @@ def build(kind: str, base: Path, out: Path, max_length: int, config: Path):
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig
 
-    from catalog_writer import modeling, recipe
+    from catalog_writer.training import modeling
+
+    from catalog_writer.training import recipe
 
     if kind == "baseline":
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
@@ -78,7 +81,7 @@ def worker(kind: str, data: Path, base: Path, n_train: int, n_val: int, max_leng
     from datasets import Dataset
     from trl import SFTTrainer
 
-    from catalog_writer import modeling
+    from catalog_writer.training import modeling
 
     with tempfile.TemporaryDirectory() as tmp:
         model, args, lora = build(kind, base, Path(tmp), max_length, config)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer import batch
-from catalog_writer.catalog import read_catalog
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.generate import Engine, Generator
-from catalog_writer.prompts import PromptTemplate
+from catalog_writer.inference import batch
+from catalog_writer.ingest.catalog import read_catalog
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.inference.generate import Engine, Generator
+from catalog_writer.dataset.prompts import PromptTemplate
 
 CATS = Path(__file__).parent / "fixtures" / "catalogs"
 FORMAT_FILES = ["shopify_old.csv", "shopify_new.csv", "woocommerce.csv", "magento.csv", "merchant.tsv"]
@@ -86,7 +86,7 @@ def test_resume_after_sigkill(varied_dir, generator, tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from catalog_writer import batch
+        from catalog_writer.inference import batch
         def die(i):
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a real crash
         batch.run_batch(Path({str(src)!r}), Path({str(out)!r}), base_model=Path({str(varied_dir)!r}),
@@ -198,7 +198,7 @@ def test_formula_injection_escaped(tmp_path, out_format):
 def test_cli_generate_csv(varied_dir, tmp_path):
     from typer.testing import CliRunner
 
-    from catalog_writer.cli import app
+    from catalog_writer.app.cli import app
 
     out = tmp_path / "cli.csv"
     res = CliRunner().invoke(app, ["generate", str(CATS / "woocommerce.csv"), "-o", str(out), "--base-model",
@@ -247,7 +247,7 @@ def _adapter(base: Path, out: Path, voice: str, version: str, seed: int) -> Path
 
 
 def test_voices_pick_their_adapter(varied_dir, tmp_path):
-    from catalog_writer import registry
+    from catalog_writer.training import registry
 
     root = tmp_path / "models"
     for voice, seed in (("fernhill", 1), ("aurora", 2)):

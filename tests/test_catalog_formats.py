@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer.catalog import parse_mapping, read_catalog
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.formats import detect
+from catalog_writer.ingest.catalog import parse_mapping, read_catalog
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.ingest.formats import detect
 
 CATS = Path(__file__).parent / "fixtures" / "catalogs"
 
@@ -132,7 +132,7 @@ def test_detect_and_override():
 def test_inspect_json_via_cli():
     from typer.testing import CliRunner
 
-    from catalog_writer.cli import app
+    from catalog_writer.app.cli import app
 
     result = CliRunner().invoke(app, ["inspect", str(CATS / "generic.csv"), "--map",
                                       str(CATS / "generic-map.yaml"), "--json"])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer.catalog import html_to_text, inspect_report, parse_mapping, read_catalog
-from catalog_writer.errors import CatalogWriterError
+from catalog_writer.ingest.catalog import html_to_text, inspect_report, parse_mapping, read_catalog
+from catalog_writer.core.errors import CatalogWriterError
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRY = REPO / ".venv" / "bin" / "catalog-writer"
@@ -20,7 +20,7 @@ GOOD = "Name,Description\nJar,<p>A glass jar with a clamp lid that keeps dry goo
 
 def cli(*args: str, entry: bool = False) -> subprocess.CompletedProcess:
     """Run the real command line (the installed script when asked, else `python -m`)."""
-    cmd = [str(ENTRY)] if entry else [sys.executable, "-m", "catalog_writer.cli"]
+    cmd = [str(ENTRY)] if entry else [sys.executable, "-m", "catalog_writer.app.cli"]
     return subprocess.run([*cmd, *args], check=False, capture_output=True, text=True, timeout=60, cwd=REPO)
 
 
@@ -74,7 +74,7 @@ def test_bad_files_give_one_line_error_exit_2(tmp_path, case):
 def _inspect(tmp_path, name: str, data: bytes, *extra: str) -> dict:
     from typer.testing import CliRunner
 
-    from catalog_writer.cli import app
+    from catalog_writer.app.cli import app
 
     f = tmp_path / name
     f.write_bytes(data)
@@ -184,7 +184,7 @@ def test_thousands_of_rows_are_fast(tmp_path):
 
 
 def test_catalog_does_not_import_torch():
-    code = ("import sys; from catalog_writer.catalog import read_catalog; "
+    code = ("import sys; from catalog_writer.ingest.catalog import read_catalog; "
             f"read_catalog({str(REPO / 'tests/fixtures/catalogs/shopify_old.csv')!r}); "
             "print('torch' in sys.modules or 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer import evaluate
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.prompts import PromptTemplate
+from catalog_writer.evaluation import evaluate
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.prompts import PromptTemplate
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +106,7 @@ def test_run_evaluation_end_to_end(test_file, adapter, tmp_path, capsys, monkeyp
     def no_model(*args, **kwargs):
         raise AssertionError("model loaded although all predictions were saved")
 
-    monkeypatch.setattr("catalog_writer.generate.Generator", no_model)
+    monkeypatch.setattr("catalog_writer.inference.generate.Generator", no_model)
     again = evaluate.run_evaluation(test_file, adapter=adapter, batch_size=2, as_json=True, report_dir=report)
     capsys.readouterr()
     assert again["tuned"] == result["tuned"] and again["base"] == result["base"]
@@ -115,7 +115,7 @@ def test_run_evaluation_end_to_end(test_file, adapter, tmp_path, capsys, monkeyp
 def test_cli_without_adapter_scores_base_and_copy(test_file, tiny_model_dir):
     from typer.testing import CliRunner
 
-    from catalog_writer.cli import app
+    from catalog_writer.app.cli import app
 
     res = CliRunner().invoke(app, ["evaluate", str(test_file), "--base-model", str(tiny_model_dir),
                                    "--limit", "2", "--json"])

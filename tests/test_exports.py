@@ -10,10 +10,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from catalog_writer import exports
-from catalog_writer.cli import app
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.feedback import Store
+from catalog_writer.feedback import exports
+from catalog_writer.app.cli import app
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.feedback.store import Store
 
 P1 = [{"role": "system", "content": "You write copy."}, {"role": "user", "content": "Title: Wool socks"}]
 P2 = [{"role": "system", "content": "You write copy."}, {"role": "user", "content": "Title: Felt hat"}]
@@ -136,7 +136,7 @@ def test_cli_export_and_stats(db, tmp_path):
     res = runner.invoke(app, ["feedback", "stats", "--db", db.url])
     assert res.exit_code == 0 and "Wilson" in res.stdout and "ann" in res.stdout
     # the real entry point: one line on stderr, exit code 2
-    proc = subprocess.run([sys.executable, "-m", "catalog_writer.cli", "feedback", "export", "--kind", "nope",
+    proc = subprocess.run([sys.executable, "-m", "catalog_writer.app.cli", "feedback", "export", "--kind", "nope",
                            "-o", str(tmp_path / "x.jsonl"), "--db", db.url], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
 

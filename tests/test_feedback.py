@@ -19,8 +19,8 @@ import uuid
 
 import pytest
 
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.feedback import Store, resolve_url
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.feedback.store import Store, resolve_url
 
 PROMPT = [{"role": "system", "content": "You write copy."}, {"role": "user", "content": "Title: Wool socks"}]
 RECORD = {"id": "socks-1", "title": "Wool socks", "attributes": {"Material": "Merino"},
@@ -246,7 +246,7 @@ def test_eight_processes_lose_nothing(url):
 
 
 def test_snapshot_of_a_catalog_product(store):
-    from catalog_writer.catalog import Product
+    from catalog_writer.ingest.catalog import Product
 
     p = Product(id="tee-1", title="Linen tee", brand="Fernhill", category=["Men", "Tops"],
                 attributes={"Material": "Linen"}, options={"Size": ["S", "M"]}, description="A linen tee.")
@@ -261,7 +261,7 @@ def test_snapshot_of_a_catalog_product(store):
 
 def test_exports_and_stats_on_each_backend(store):
     """The export queries are plain ORM: same results on SQLite and PostgreSQL."""
-    from catalog_writer import exports
+    from catalog_writer.feedback import exports
 
     sid = store.snapshot_product(RECORD, "demo.csv")
     a = store.add_generation(sid, PROMPT, "Soft socks.", "v1")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from catalog_writer.catalog import Product
-from catalog_writer.generate import GenerationSettings, Generator
-from catalog_writer.postprocess import postprocess, sanitize_html, to_html
+from catalog_writer.ingest.catalog import Product
+from catalog_writer.inference.generate import GenerationSettings, Generator
+from catalog_writer.inference.postprocess import postprocess, sanitize_html, to_html
 
 
 def _products(n: int = 5) -> list[Product]:
@@ -133,7 +133,7 @@ def tiny_adapter(varied_dir, tmp_path_factory):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from catalog_writer.prompts import PromptTemplate
+    from catalog_writer.dataset.prompts import PromptTemplate
 
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(varied_dir)
@@ -171,7 +171,7 @@ def test_fast_decode_attention_matches_sdpa(varied_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from catalog_writer.fast_attention import NAME
+    from catalog_writer.inference.fast_attention import NAME
 
     model = AutoModelForCausalLM.from_pretrained(varied_dir, dtype=torch.float32)
     gen = Generator(base_model=varied_dir, dtype="float32")

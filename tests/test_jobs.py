@@ -6,7 +6,9 @@ import csv
 import time
 from pathlib import Path
 
-from catalog_writer import batch_jobs, jobs
+from catalog_writer.app import batch_jobs
+
+from catalog_writer.app import jobs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ui" / "shop.csv"
 
@@ -64,7 +66,7 @@ def test_metrics_from_trainer_logs():
 
 
 def test_write_subset_keeps_every_row_of_the_chosen_products(tmp_path):
-    from catalog_writer import catalog
+    from catalog_writer.ingest import catalog
 
     cat = catalog.read_catalog(FIXTURE)
     out = batch_jobs.write_subset(cat, {"wren-mug", "lark-apron"}, tmp_path / "sub.csv")

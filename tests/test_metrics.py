@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from catalog_writer import evaluate
-from catalog_writer.metrics import (
+from catalog_writer.evaluation import evaluate
+from catalog_writer.quality.metrics import (
     attribute_coverage,
     copy_baseline,
     distinct_n,

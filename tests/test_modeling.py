@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from catalog_writer import modeling
-from catalog_writer.errors import CatalogWriterError
+from catalog_writer.training import modeling
+from catalog_writer.core.errors import CatalogWriterError
 
 
 def test_resolve_base_errors_with_hint(tmp_path, monkeypatch):
@@ -89,8 +89,8 @@ def test_real_model_qlora_two_steps(real_base_dir, tmp_path):
     """Two QLoRA steps on the embedded model: finite loss, adapter saved."""
     from train_helpers import make_dataset
 
-    from catalog_writer import registry
-    from catalog_writer.train import run_training
+    from catalog_writer.training import registry
+    from catalog_writer.training.train import run_training
 
     if not modeling.qlora_available():
         pytest.skip("bitsandbytes 4-bit not available here")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer import pairs
-from catalog_writer.catalog import Catalog, Product
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.prompts import PromptTemplate
+from catalog_writer.dataset import pairs
+from catalog_writer.ingest.catalog import Catalog, Product
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.prompts import PromptTemplate
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo-catalog.csv"
 VOCAB = [f"{a}{b}" for a in ("bram", "fell", "tarn", "wren", "moss", "oat", "slate", "rust") for b in
@@ -190,7 +190,7 @@ def test_print_summary_shows_counts(tmp_path, capsys):
 
 
 def test_demo_catalog_end_to_end(tmp_path):
-    from catalog_writer.catalog import read_catalog
+    from catalog_writer.ingest.catalog import read_catalog
 
     cat = read_catalog(DEMO)
     manifest = pairs.prepare_dataset(cat, tmp_path / "demo", voice="Fernhill & Co.")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from catalog_writer.catalog import Product
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.prompts import (
+from catalog_writer.ingest.catalog import Product
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.prompts import (
     TEMPLATE_VERSION,
     PromptTemplate,
     count_tokens,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer import registry
-from catalog_writer.errors import CatalogWriterError
+from catalog_writer.training import registry
+from catalog_writer.core.errors import CatalogWriterError
 
 
 def _adapter(root: Path, name: str, version: str, loss: float, finished: bool = True) -> Path:

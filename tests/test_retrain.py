@@ -6,9 +6,13 @@ import json
 
 import pytest
 
-from catalog_writer import dpo, exports, retrain
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.feedback import Store
+from catalog_writer.improve import dpo
+
+from catalog_writer.feedback import exports
+
+from catalog_writer.improve import retrain
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.feedback.store import Store
 
 GOOD = "Soft merino wool socks that keep feet warm on cold days."
 BAD = "Hat hat hat hat hat."
@@ -89,7 +93,7 @@ def parent_adapter(tiny_model_dir, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from catalog_writer import registry
+    from catalog_writer.training import registry
 
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
                            LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
@@ -118,8 +122,8 @@ def test_dpo_child_records_parent_and_wins(parent_adapter, tmp_path, tiny_model_
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from catalog_writer import registry
-    from catalog_writer.modeling import load_tokenizer
+    from catalog_writer.training import registry
+    from catalog_writer.training.modeling import load_tokenizer
 
     prefs = _preference_file(tmp_path)
     meta = dpo.run_dpo(parent_adapter, prefs, max_steps=3, learning_rate=5e-3, batch_size=2, seed=0)
@@ -155,9 +159,13 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
     """prepare -> train a parent -> approved edits in the store -> retrain -> child with parent + comparison."""
     from typer.testing import CliRunner
 
-    from catalog_writer import catalog, pairs, registry
-    from catalog_writer.cli import app
-    from catalog_writer.train import run_training
+    from catalog_writer.ingest import catalog
+
+    from catalog_writer.dataset import pairs
+
+    from catalog_writer.training import registry
+    from catalog_writer.app.cli import app
+    from catalog_writer.training.train import run_training
 
     if not DEMO.exists():
         pytest.skip("data/demo-catalog.csv missing")

@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from train_helpers import make_dataset, record
 
-from catalog_writer import modeling, recipe, registry
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.modeling import sha256_file
-from catalog_writer.train import run_training
+from catalog_writer.training import modeling
+
+from catalog_writer.training import recipe
+
+from catalog_writer.training import registry
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.training.modeling import sha256_file
+from catalog_writer.training.train import run_training
 
 REPO = Path(__file__).resolve().parent.parent
 QUIET = {"sft": {"report_to": "none", "eval_strategy": "no", "save_strategy": "no",
@@ -129,7 +133,7 @@ def test_resume_after_sigkill(tiny_model_dir, tmp_path):
     assert total >= 6
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "catalog_writer.train", str(data), "-o", str(out), "--config", str(config),
+    cmd = [sys.executable, "-m", "catalog_writer.training.train", str(data), "-o", str(out), "--config", str(config),
            "--base-model", str(tiny_model_dir)]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -160,7 +164,7 @@ def test_every_recipe_builds_its_library_objects(path, tmp_path):
     from peft import LoraConfig
     from trl import SFTConfig
 
-    from catalog_writer import recipe
+    from catalog_writer.training import recipe
 
     r = recipe.load_recipe(path)
     args = recipe.sft_config(r, tmp_path)
@@ -182,7 +186,7 @@ def test_accelerate_config_parses():
 
 
 def test_misspelt_key_is_an_error(tmp_path):
-    from catalog_writer import recipe
+    from catalog_writer.training import recipe
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("sft:\n  learning_rte: 1.0e-4\n")

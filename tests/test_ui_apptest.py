@@ -16,7 +16,7 @@ from ui_helpers import make_lora_adapter
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "ui" / "shop.csv"
-PAGES = "catalog_writer/ui"
+PAGES = "catalog_writer/app/ui"
 
 
 @pytest.fixture()
@@ -53,7 +53,7 @@ def _app(page: str | None = None, reviewer: str | None = "ana") -> AppTest:
 
 
 def _store(env):
-    from catalog_writer.feedback import Store
+    from catalog_writer.feedback.store import Store
 
     return Store(env["db"])
 
@@ -159,7 +159,7 @@ def test_ab_page_blind_choice_stored_as_comparison(app_env, tiny_model_dir):
 
 
 def test_models_page_lists_and_promotes(app_env, tiny_model_dir):
-    from catalog_writer import registry
+    from catalog_writer.training import registry
 
     root = app_env["models"]
     make_lora_adapter(tiny_model_dir, root, "fernhill", "v1", seed=1)
@@ -181,7 +181,7 @@ def test_models_page_lists_and_promotes(app_env, tiny_model_dir):
 
 def _wait_job(at: AppTest, key: str, timeout: float = 150) -> dict:
     """Poll the job folder the page started (as the page's fragment does) until it finishes."""
-    from catalog_writer import jobs
+    from catalog_writer.app import jobs
 
     job = jobs.load_job(Path(at.session_state[key]))
     deadline = time.monotonic() + timeout
@@ -193,7 +193,7 @@ def _wait_job(at: AppTest, key: str, timeout: float = 150) -> dict:
 
 
 def test_train_page_background_job_loss_curve_and_registration(app_env):
-    from catalog_writer import registry
+    from catalog_writer.training import registry
 
     at = _app("train_page.py")
     at.text_input(key="train_name").input("shop")
@@ -222,7 +222,9 @@ def test_train_page_background_job_loss_curve_and_registration(app_env):
 def test_batch_page_job_progress_review_and_exports(app_env):
     import json
 
-    from catalog_writer import catalog, jobs
+    from catalog_writer.ingest import catalog
+
+    from catalog_writer.app import jobs
 
     at = _app("batch_page.py")
     assert any("2 product(s) will be written" in m.value for m in at.markdown)  # the two without copy
@@ -253,7 +255,7 @@ def test_concurrent_sessions_share_the_store_without_loss(app_env):
     """Several sessions at once review through the one cached Store; no write is lost."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from catalog_writer import catalog
+    from catalog_writer.ingest import catalog
 
     store = _store(app_env)
     product = catalog.read_catalog(FIXTURE).products[0]
@@ -274,7 +276,7 @@ def test_concurrent_sessions_share_the_store_without_loss(app_env):
 
 
 def test_train_page_retrain_job_targets_the_next_version(app_env, tiny_model_dir):
-    from catalog_writer import jobs
+    from catalog_writer.app import jobs
 
     parent = make_lora_adapter(tiny_model_dir, app_env["models"], "fernhill", "v1", seed=1)
     at = _app("train_page.py")

@@ -125,7 +125,7 @@ def _goto(page, url: str, title: str) -> None:
 
 
 def _store(env):
-    from catalog_writer.feedback import Store
+    from catalog_writer.feedback.store import Store
 
     return Store(env["CATALOG_WRITER_DB"])
 
@@ -133,7 +133,7 @@ def _store(env):
 def test_upload_generate_edit_approve_batch_download(server, browser_page, tmp_path):
     from playwright.sync_api import expect
 
-    from catalog_writer import catalog
+    from catalog_writer.ingest import catalog
 
     url, env = server
     page = browser_page

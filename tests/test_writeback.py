@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer import writeback
-from catalog_writer.catalog import parse_mapping, read_catalog
-from catalog_writer.errors import CatalogWriterError
-from catalog_writer.writeback import escape_formula, unescape_formula, write_catalog
+from catalog_writer.ingest import writeback
+from catalog_writer.ingest.catalog import parse_mapping, read_catalog
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.ingest.writeback import escape_formula, unescape_formula, write_catalog
 
 CATS = Path(__file__).parent / "fixtures" / "catalogs"
 

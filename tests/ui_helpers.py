@@ -11,7 +11,7 @@ def make_lora_adapter(base: Path, root: Path, voice: str, version: str, seed: in
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from catalog_writer import registry
+    from catalog_writer.training import registry
 
     torch.manual_seed(seed)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),

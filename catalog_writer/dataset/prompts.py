@@ -1,0 +1,203 @@
+"""The prompt a product becomes: a saved, versioned template that renders facts deterministically.
+
+A dataset, an adapter and a generation run all carry the same `template.json`, so the prompt a model was
+trained on is reproduced exactly at generation time. Lengths are budgeted with `count_tokens`, a
+tokenizer-independent estimate (see there), so rendering never depends on which model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from catalog_writer.core.errors import CatalogWriterError
+
+if TYPE_CHECKING:
+    from catalog_writer.ingest.catalog import Product
+
+TEMPLATE_VERSION = 1
+
+# Word pieces: runs of up to 6 letters, up to 3 digits, or one other visible character. Real BPE
+# vocabularies split English text into pieces of roughly this size (SmolLM2's tokenizer: 1.06 tokens per
+# piece over the demo catalog's prompts and descriptions, 0.8-1.3 per text), and a regex gives the same
+# count on every machine and library version, so a saved template always renders the same prompt.
+_PIECE = re.compile(r"[^\W\d_]{1,6}|\d{1,3}|[^\w\s]|_")
+_SPACE = re.compile(r"\s+")
+
+DEFAULT_PRIORITY = [
+    "material", "fabric", "composition", "colour", "color", "size", "fit", "pattern", "style", "scent",
+    "capacity", "dimensions", "weight", "features", "care", "origin",
+]
+"""Attribute names (case-insensitive) rendered first, in this order; the rest follow alphabetically."""
+
+
+def count_tokens(text: str) -> int:
+    """Deterministic token estimate: the number of regex word pieces in `text`."""
+    return len(_PIECE.findall(text))
+
+
+def truncate_tokens(text: str, budget: int) -> str:
+    """Cut `text` after its first `budget` word pieces, marking the cut with an ellipsis."""
+    if budget <= 0:
+        return ""
+    for i, m in enumerate(_PIECE.finditer(text), start=1):
+        if i == budget:
+            rest = text[m.end():]
+            return text if not _PIECE.search(rest) else text[: m.end()].rstrip() + "…"
+    return text
+
+
+def clean_value(value: object) -> str:
+    """Plain one-line text: whitespace (newlines included) collapsed, ends trimmed."""
+    return _SPACE.sub(" ", str(value)).strip()
+
+
+def product_facts(product: Product) -> dict[str, str]:
+    """Flattened facts of a product: brand, category path, attributes, then options (values joined ", ").
+
+    Empty values are dropped; an option replaces an attribute of the same name (case-insensitive),
+    because the option lists what is actually sold.
+    """
+    facts: dict[str, str] = {}
+    if clean_value(product.brand):
+        facts["Brand"] = clean_value(product.brand)
+    category = [clean_value(c) for c in product.category if clean_value(c)]
+    if category:
+        facts["Category"] = " > ".join(category)
+    option_names = {k.casefold() for k, v in product.options.items() if any(clean_value(x) for x in v)}
+    for name, value in product.attributes.items():
+        name, value = clean_value(name), clean_value(value)
+        if name and value and name.casefold() not in option_names and name not in facts:
+            facts[name] = value
+    for name, values in product.options.items():
+        joined = ", ".join(v for v in (clean_value(x) for x in values) if v)
+        if clean_value(name) and joined:
+            facts[clean_value(name)] = joined
+    return facts
+
+
+@dataclass
+class PromptTemplate:
+    """How a product's facts become chat messages. Saved as `template.json` next to data and adapters."""
+
+    system: str = (
+        "You write product descriptions for an online shop. Use only the facts given; never invent "
+        "materials, sizes, colours, certifications or claims."
+    )
+    """System message, the same for every product."""
+    instruction: str = "Write the product description for this product."
+    """First line of the user message."""
+    voice: str | None = None
+    """Default brand-voice name put into the instruction (None: no voice line)."""
+    target_words: int | None = None
+    """Default target length in words (None: no length line)."""
+    max_value_tokens: int = 48
+    """Budget per fact value, in `count_tokens` pieces; longer values are cut with an ellipsis."""
+    max_prompt_tokens: int = 384
+    """Budget for system + user message together; facts that do not fit are left out, least important
+    first."""
+    voice_line: str = "Write in the voice of {voice}."
+    """Appended to the instruction when a voice is given."""
+    length_line: str = "Aim for about {words} words."
+    """Appended to the instruction when a target length is given."""
+    title_label: str = "Product"
+    """Label of the title line in the facts block."""
+    priority: list[str] = field(default_factory=lambda: list(DEFAULT_PRIORITY))
+    """Attribute names rendered first, in this order (case-insensitive); others follow alphabetically."""
+    version: int = TEMPLATE_VERSION
+    """Template format version; loading a newer one is refused."""
+
+    def order_facts(self, facts: dict[str, str]) -> list[tuple[str, str]]:
+        """Brand, Category, attributes by priority then name, then the rest in given order (options)."""
+        rank = {name.casefold(): i for i, name in enumerate(self.priority)}
+        head = [(k, facts[k]) for k in ("Brand", "Category") if k in facts]
+        rest = [(k, v) for k, v in facts.items() if k not in ("Brand", "Category")]
+        known = [kv for kv in rest if kv[0].casefold() in rank]
+        ranked = sorted(known, key=lambda kv: rank[kv[0].casefold()])
+        others = sorted((kv for kv in rest if kv[0].casefold() not in rank), key=lambda kv: kv[0].casefold())
+        return head + ranked + others
+
+    def instruction_text(self, voice: str | None = None, target_words: int | None = None) -> str:
+        voice = voice if voice is not None else self.voice
+        words = target_words if target_words is not None else self.target_words
+        parts = [self.instruction]
+        if voice:
+            # "Fernhill & Co." must not end the sentence with two full stops.
+            parts.append(self.voice_line.format(voice=clean_value(voice)).replace("..", "."))
+        if words:
+            parts.append(self.length_line.format(words=int(words)))
+        return " ".join(parts)
+
+    def messages_from_facts(
+        self, title: str, facts: dict[str, str], voice: str | None = None, target_words: int | None = None
+    ) -> list[dict]:
+        """System + user messages for a title and a facts dict (e.g. edited in the UI)."""
+        header = self.instruction_text(voice, target_words)
+        lines = [f"{self.title_label}: {truncate_tokens(clean_value(title), self.max_value_tokens)}"]
+        facts_lines = [
+            f"{clean_value(k)}: {truncate_tokens(clean_value(v), self.max_value_tokens)}"
+            for k, v in self.order_facts(facts)
+            if clean_value(k) and clean_value(v)
+        ]
+        # Facts are taken in order while they fit, so the least important go first; the title always stays.
+        budget = self.max_prompt_tokens - sum(count_tokens(t) for t in (self.system, header, lines[0]))
+        kept = []
+        for line in facts_lines:
+            cost = count_tokens(line)
+            if cost <= budget:
+                kept.append(line)
+                budget -= cost
+        user = header + "\n\n" + "\n".join(lines + kept)
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+    def messages(
+        self, product: Product, voice: str | None = None, target_words: int | None = None
+    ) -> list[dict]:
+        """Chat messages (system + user, no assistant turn) describing `product`."""
+        return self.messages_from_facts(product.title, product_facts(product), voice, target_words)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PromptTemplate:
+        version = int(d.get("version", TEMPLATE_VERSION))
+        if version > TEMPLATE_VERSION:
+            raise CatalogWriterError(
+                f"prompt template version {version} is newer than this catalog-writer understands "
+                f"({TEMPLATE_VERSION}); upgrade catalog-writer"
+            )
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the template as JSON, atomically (temp file in the same folder, then replace)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, ensure_ascii=False, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PromptTemplate:
+        path = Path(path)
+        if path.is_dir():
+            path = path / "template.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CatalogWriterError("prompt template not found", file=path) from None
+        except json.JSONDecodeError as e:
+            msg = f"not a valid template.json ({e.msg})"
+            raise CatalogWriterError(msg, file=path, row=e.lineno) from None
+        if not isinstance(data, dict):
+            raise CatalogWriterError("template.json must hold a JSON object", file=path)
+        return cls.from_dict(data)

@@ -1,0 +1,228 @@
+"""Evaluation: tuned adapter vs base model zero-shot vs a copy baseline, on the same test products.
+
+Both models get the test records' own prompts and the same greedy decoding settings. Outputs are
+post-processed exactly as the batch job does before scoring. With a report folder every prediction is
+appended to `predictions.jsonl` as soon as its batch is done, and a re-run reuses them (resumable).
+The pure metrics live in `catalog_writer.quality.metrics` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
+    attribute_coverage,
+    copy_baseline,
+    distinct_n,
+    faithfulness_flags,
+    missing_attributes,
+    rouge_scores,
+    score_lengths,
+    score_system,
+    unsupported_claims,
+)
+
+SYSTEMS = ("tuned", "base", "copy")
+PREDICTIONS = "predictions.jsonl"
+
+
+def load_records(test_file: Path, limit: int | None = None) -> list[dict]:
+    """Test records with a reference completion; clear errors for a wrong file."""
+    from catalog_writer.dataset.pairs import load_jsonl
+
+    test_file = Path(test_file)
+    if not test_file.is_file():
+        raise CatalogWriterError("test file not found (run `catalog-writer prepare` first)", file=test_file)
+    records = load_jsonl(test_file)
+    for i, r in enumerate(records, start=1):
+        if not r.get("prompt") or not (r.get("completion") or [{}])[0].get("content"):
+            raise CatalogWriterError("record has no prompt or reference completion", file=test_file, row=i)
+    records = records[:limit] if limit else records
+    if not records:
+        raise CatalogWriterError("no test records to evaluate", file=test_file)
+    return records
+
+
+def decoding_settings(test_file: Path, batch_size: int):
+    """Greedy decoding, the generation defaults otherwise; the dataset's target length if it had one."""
+    from catalog_writer.inference.generate import GenerationSettings
+
+    target = None
+    template = Path(test_file).parent / "template.json"
+    if template.exists():
+        target = json.loads(template.read_text(encoding="utf-8")).get("target_words")
+    return GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size, target_words=target)
+
+
+def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:
+    """Earlier predictions with the same system/model/settings key, by record id (resume)."""
+    done: dict[str, dict] = {}
+    if path is None or not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash: generate that product again
+        if row.get("key") == key:
+            done[str(row["id"])] = row
+    return done
+
+
+def generate_system(
+    name: str, records: list[dict], settings, base_model: Path | None, adapter: Path | None,
+    store: Path | None, progress,
+) -> tuple[list[str], str]:
+    """Outputs of one model (base + optional adapter) for every record, reusing saved ones."""
+    from catalog_writer.inference.generate import Generator, adapter_version
+    from catalog_writer.inference.postprocess import postprocess
+
+    version = adapter_version(adapter) if adapter else "base"
+    # Retraining an adapter in place changes its weights file: saved outputs of the old one don't count.
+    weights = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+               for f in sorted(Path(adapter).glob("adapter_model.*"))] if adapter else []
+    key = json.dumps([name, version, str(base_model), weights, asdict(settings.effective())], sort_keys=True)
+    done = _load_predictions(store, key)
+    todo = [i for i, r in enumerate(records) if str(r["id"]) not in done]
+    task = progress.add_task(f"{name} ({version})", total=len(records), completed=len(records) - len(todo))
+    if todo:
+        gen = Generator(base_model, adapter)
+        try:
+            # Similar prompt lengths in one batch waste little on padding.
+            todo.sort(key=lambda i: -len(json.dumps(records[i]["prompt"])))
+            for start in range(0, len(todo), settings.batch_size):
+                chunk = todo[start : start + settings.batch_size]
+                raws = gen.generate_messages([records[i]["prompt"] for i in chunk], settings)
+                rows = [
+                    {"system": name, "key": key, "id": str(records[i]["id"]), "raw": raw[0],
+                     "text": postprocess(raw[0], truncated=False), "model_version": version}
+                    for i, raw in zip(chunk, raws)
+                ]
+                for row in rows:
+                    done[row["id"]] = row
+                if store is not None:
+                    with store.open("a", encoding="utf-8") as f:
+                        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+                progress.advance(task, len(chunk))
+        finally:
+            gen.close()
+    return [done[str(r["id"])]["text"] for r in records], version
+
+
+def free_memory() -> None:
+    """Give the previous model's memory back before the next one loads (cycles, CUDA cache)."""
+    import gc
+
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _merge_into_registry(adapter: Path, result: dict) -> bool:
+    """Add the evaluation to the adapter's run.json when the registry supports it."""
+    try:
+        from catalog_writer.training.registry import RUN_FILE, read_adapter_meta, write_adapter_meta
+    except ImportError:
+        return False
+    if not (adapter / RUN_FILE).exists():
+        return False  # not a finished, registered adapter: nothing to merge into
+    meta = read_adapter_meta(adapter) or {}
+    metrics = dict(meta.get("metrics") or {})
+    tuned = result["tuned"]
+    metrics.update({f"test_{k}": tuned[k] for k in ("rouge1", "rouge2", "rougeL", "coverage",
+                                                    "unsupported_per_output", "distinct_2", "length_ratio")})
+    metrics["evaluation"] = {k: result[k] for k in ("test_file", "n", "evaluated_at", "decoding", *SYSTEMS)
+                             if k in result}
+    meta["metrics"] = metrics
+    write_adapter_meta(adapter, meta)
+    return True
+
+
+def run_evaluation(
+    test_file: Path,
+    adapter: Path | None = None,
+    base_model: Path | None = None,
+    limit: int | None = None,
+    batch_size: int = 16,
+    as_json: bool = False,
+    report_dir: Path | None = None,
+) -> dict:
+    """Score tuned (if an adapter is given), base and copy systems; print, report, return the result."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from catalog_writer.training import modeling
+
+    records = load_records(test_file, limit)
+    settings = decoding_settings(test_file, batch_size)
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
+        raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
+    if base_model is None and adapter is not None:
+        base_model = modeling.adapter_base(Path(adapter))  # compare against the base it was tuned from
+    base_model = modeling.resolve_base(base_model)
+    store = None
+    if report_dir is not None:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        store = Path(report_dir) / PREDICTIONS
+
+    preds: dict[str, list[str]] = {}
+    versions: dict[str, str] = {}
+    err = Console(stderr=True)  # progress on stderr keeps --json output clean
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        if adapter is not None:
+            preds["tuned"], versions["tuned"] = generate_system(
+                "tuned", records, settings, base_model, Path(adapter), store, progress)
+            free_memory()
+        preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None, store, progress)
+    preds["copy"], versions["copy"] = [copy_baseline(r) for r in records], "copy"
+
+    result: dict = {
+        "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
+        "adapter": str(adapter) if adapter else None, "adapter_version": versions.get("tuned"),
+        "decoding": asdict(settings.effective()),
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    for name, texts in preds.items():
+        result[name] = {"model_version": versions[name], **score_system(texts, records)}
+    # The human references through the same checks: how many "unsupported" claims real copy makes.
+    refs = [r["completion"][0]["content"] for r in records]
+    result["reference"] = {"model_version": "reference", **score_system(refs, records)}
+    if adapter is not None:
+        result["registry_updated"] = _merge_into_registry(Path(adapter), result)
+    if report_dir is not None:
+        from catalog_writer.evaluation.report import write_report
+
+        result["report"] = str(write_report(Path(report_dir), result, records, preds))
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print_summary(result)
+    return result
+
+
+def print_summary(result: dict) -> None:
+    """One table: metrics down, systems across."""
+    from rich.console import Console
+    from rich.table import Table
+
+    systems = [s for s in (*SYSTEMS, "reference") if s in result]
+    table = Table(title=f"{result['n']} test products, greedy decoding")
+    table.add_column("metric")
+    for s in systems:
+        version = result[s]["model_version"]
+        table.add_column(s if version == s else f"{s}\n{version}", justify="right")
+    for metric in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "outputs_with_unsupported",
+                   "mean_words", "reference_mean_words", "length_ratio", "distinct_2"):
+        table.add_row(metric, *(f"{result[s][metric]:.3f}" for s in systems))
+    console = Console()
+    console.print(table)
+    console.print("The copy baseline only strings the facts together: high ROUGE there is not a description.")
+    if result.get("report"):
+        console.print(f"Report: {result['report']}")

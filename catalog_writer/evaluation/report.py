@@ -1,0 +1,156 @@
+"""Evaluation report: report.md with the metrics table, PNG charts and example outputs side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from catalog_writer.quality.metrics import unsupported_claims, word_count
+
+SYSTEM_COLOURS = {"tuned": "#2b6cb0", "base": "#a0aec0", "copy": "#dd6b20", "reference": "#38a169"}
+METRIC_ROWS = [
+    ("rouge1", "ROUGE-1 F1", "higher"), ("rouge2", "ROUGE-2 F1", "higher"), ("rougeL", "ROUGE-L F1", "higher"),
+    ("coverage", "Attribute coverage", "higher"), ("unsupported_per_output", "Unsupported claims / output", "lower"),
+    ("outputs_with_unsupported", "Outputs with an unsupported claim", "lower"),
+    ("mean_words", "Mean words", "~reference"), ("length_ratio", "Length ratio (output/reference)", "~1"),
+    ("distinct_2", "Distinct-2", "higher"),
+]
+
+NOTE = (
+    "The **copy** baseline strings the title and attribute values into one sentence. It scores well on "
+    "ROUGE because references repeat those facts, and covers every attribute by construction, yet it is "
+    "not a description: read ROUGE beside it, and judge models on coverage, unsupported claims, length "
+    "and diversity too. Unsupported claims are materials, colours, sizes and numbers in an output that "
+    "the product's title and facts do not contain; the **reference** column runs the human-written "
+    "descriptions through the same checks, so it shows how often real copy goes beyond the catalog facts. "
+    "Coverage leaves out brand, category, tags and type."
+)
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Call write(tmp_path), then move it over `path`: no half-written report files."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _save(fig, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path.name
+
+
+def charts(out: Path, result: dict, records: list[dict], preds: dict[str, list[str]]) -> list[str]:
+    """rouge.png, faithfulness.png, length.png; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    systems = [s for s in preds if s in result]
+    colours = [SYSTEM_COLOURS.get(s, "gray") for s in systems]
+    names = []
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    metrics = ["rouge1", "rouge2", "rougeL"]
+    width = 0.8 / len(systems)
+    for j, (s, c) in enumerate(zip(systems, colours)):
+        xs = [i + (j - (len(systems) - 1) / 2) * width for i in range(len(metrics))]
+        ax.bar_label(ax.bar(xs, [result[s][m] for m in metrics], width, label=s, color=c), fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(metrics)), ["ROUGE-1", "ROUGE-2", "ROUGE-L"])
+    ax.set_ylim(0, max(0.1, *(result[s][m] for s in systems for m in metrics)) * 1.15)
+    ax.set_ylabel("F1 vs reference")
+    ax.set_title("ROUGE (copy baseline shown for scale)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    names.append(_save(fig, out / "rouge.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    with_ref = systems + (["reference"] if "reference" in result else [])
+    for ax, (m, label) in zip(axes, [("coverage", "Attribute coverage (higher is better)"),
+                                     ("unsupported_per_output", "Unsupported claims / output (lower)")]):
+        values = [result[s][m] for s in with_ref]
+        bars = ax.bar(with_ref, values, color=[SYSTEM_COLOURS.get(s, "gray") for s in with_ref])
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+        ax.set_ylim(0, max(1.0, *values) * 1.15)  # coverage is a share; keep 0 at the bottom when all are 0
+        ax.set_title(label, fontsize=10)
+    names.append(_save(fig, out / "faithfulness.png"))
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    data = [[word_count(r["completion"][0]["content"]) for r in records]] + [[word_count(t) for t in preds[s]]
+                                                                           for s in systems]
+    ax.boxplot(data)
+    ax.set_xticks(range(1, len(data) + 1), ["reference", *systems])
+    ax.set_ylabel("words")
+    ax.set_title("Length in words")
+    names.append(_save(fig, out / "length.png"))
+    return names
+
+
+def _cell(text: str, claims: list[str] | None = None) -> str:
+    """A markdown table cell: pipes escaped, line breaks kept as <br>, flagged claims appended."""
+    import html
+
+    body = html.escape(text.strip() or "(empty)").replace("|", "&#124;").replace("\n", "<br>")
+    if claims:
+        body += "<br>**unsupported:** " + html.escape(", ".join(claims)).replace("|", "&#124;")
+    return body
+
+
+def _label(system: str, result: dict) -> str:
+    version = result[system].get("model_version")
+    return f"{system} ({version})" if version and version != system else system
+
+
+def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], images: list[str],
+             examples: int = 5) -> str:
+    systems = [s for s in preds if s in result]
+    columns = systems + (["reference"] if "reference" in result else [])
+    lines = [
+        "# Evaluation report", "",
+        f"- Test file: `{result['test_file']}` ({result['n']} products)",
+        f"- Base model: `{result['base_model']}`",
+        (f"- Adapter: `{result['adapter']}` ({result['adapter_version']})" if result.get("adapter")
+         else "- Adapter: none (base model and copy baseline only)"),
+        f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
+        f"- Evaluated at: {result['evaluated_at']}", "",
+        "## Metrics", "",
+        "| metric | better | " + " | ".join(_label(s, result) for s in columns) + " |",
+        "|---|---|" + "---:|" * len(columns),
+    ]
+    for key, label, better in METRIC_ROWS:
+        lines.append(f"| {label} | {better} | " + " | ".join(f"{result[s][key]:.3f}" for s in columns) + " |")
+    lines += [
+        "",
+        NOTE, "",
+        "## Charts", "",
+        *[f"![{Path(n).stem}]({n})" for n in images], "",
+        f"## Examples (first {min(examples, len(records))} products)", "",
+        "| title | reference | " + " | ".join(systems) + " |",
+        "|---|---|" + "---|" * len(systems),
+    ]
+    for i, r in enumerate(records[:examples]):
+        facts, title = r.get("attributes", {}), r.get("title", "")
+        row = [_cell(title), _cell(r["completion"][0]["content"])]
+        row += [_cell(preds[s][i], unsupported_claims(preds[s][i], facts, title)) for s in systems]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, result: dict, records: list[dict], preds: dict[str, list[str]]) -> Path:
+    """Write charts, metrics.json and report.md into `out`; returns the report.md path."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = charts(out, result, records, preds)
+    _atomic_write(out / "metrics.json",
+                  lambda tmp: tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8"))
+    text = markdown(result, records, preds, images)
+    return _atomic_write(out / "report.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -1,0 +1,67 @@
+"""vLLM engine for GPU servers: same prompts, post-processing and Drafts as the HF engine.
+
+The base model is served by vLLM and the adapter is applied per request as a LoRARequest (no merge),
+so one server can hold several brand voices. vLLM is imported lazily and is optional
+(`pip install 'catalog-writer[gpu]'`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.inference.generate import Engine, GenerationSettings, adapter_version, load_template
+
+
+def _import_vllm():
+    try:
+        import vllm
+        from vllm.lora.request import LoRARequest
+    except ImportError:
+        raise CatalogWriterError(
+            "--engine vllm needs vLLM on a CUDA GPU server: pip install 'catalog-writer[gpu]' "
+            "(or use the default --engine hf)"
+        ) from None
+    return vllm, LoRARequest
+
+
+class VllmGenerator(Engine):
+    """`Generator` look-alike backed by vllm.LLM; the adapter runs as a LoRA request."""
+
+    def __init__(self, base_model: Path | None = None, adapter: Path | None = None, dtype: str = "auto",
+                 gpu_memory_utilization: float = 0.85) -> None:
+        vllm, LoRARequest = _import_vllm()
+        from catalog_writer.training import modeling
+
+        if base_model is None and adapter is not None:
+            base_model = modeling.adapter_base(Path(adapter))
+        base = modeling.resolve_base(base_model)
+        rank = 16
+        if adapter is not None:
+            cfg = Path(adapter) / "adapter_config.json"
+            if not cfg.exists():
+                raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
+            rank = int(json.loads(cfg.read_text()).get("r", 16))
+        self.llm = vllm.LLM(
+            model=str(base), dtype="auto" if dtype == "auto" else dtype, enable_lora=adapter is not None,
+            max_lora_rank=max(8, rank), gpu_memory_utilization=gpu_memory_utilization,
+        )
+        self.template = load_template(adapter)
+        self.model_version = adapter_version(adapter)
+        self.lora = LoRARequest(self.model_version, 1, str(Path(adapter).resolve())) if adapter else None
+        self._vllm = vllm
+
+    def _complete(self, prompts, s: GenerationSettings, progress):
+        params = self._vllm.SamplingParams(
+            n=s.num_variants, temperature=s.temperature if s.do_sample else 0.0,
+            top_p=s.top_p if s.do_sample else 1.0, repetition_penalty=s.repetition_penalty,
+            max_tokens=s.max_new_tokens, min_tokens=s.min_new_tokens, seed=s.seed,
+        )
+        outs = self.llm.chat(prompts, params, lora_request=self.lora, use_tqdm=False)
+        results = []
+        for o in outs:
+            results.append([(c.text.strip(), len(c.token_ids), c.finish_reason == "length") for c in o.outputs])
+        if progress:
+            progress(len(prompts), sum(n for r in results for _, n, _ in r))
+        return results

