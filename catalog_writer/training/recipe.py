@@ -72,6 +72,10 @@ def load_recipe(path: Path | str | None = None, overrides: dict[str, dict] | Non
     if not isinstance(data, dict):
         raise CatalogWriterError("a recipe is a mapping of sections (model, lora, sft, early_stopping)", file=path)
     _check_keys(data, set(SECTIONS), "top level", path)
+    for section in SECTIONS:  # `lora: 16` would otherwise end in a TypeError deep in dict()
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise CatalogWriterError(f"section {section!r} must be a mapping of `key: value` lines, "
+                                     f"not {data[section]!r}", file=path)
     recipe: dict[str, dict] = {s: dict(data.get(s) or {}) for s in SECTIONS}
     for section, values in (overrides or {}).items():
         recipe.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
