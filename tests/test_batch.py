@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from catalog_writer.inference import batch
 from catalog_writer.ingest.catalog import read_catalog
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.inference.generate import Engine, Generator
+from catalog_writer.inference.generate import Engine, GenerationSettings, Generator
 from catalog_writer.dataset.prompts import PromptTemplate
 
 CATS = Path(__file__).parent / "fixtures" / "catalogs"
@@ -87,10 +88,11 @@ def test_resume_after_sigkill(varied_dir, generator, tmp_path):
         import os, signal
         from pathlib import Path
         from catalog_writer.inference import batch
+        from catalog_writer.inference.settings import GenerationSettings
         def die(i):
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a real crash
         batch.run_batch(Path({str(src)!r}), Path({str(out)!r}), base_model=Path({str(varied_dir)!r}),
-                        batch_size=2, max_new_tokens=8, on_batch=die)
+                        settings=GenerationSettings(batch_size=2, max_new_tokens=8), on_batch=die)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -103,7 +105,8 @@ def test_resume_after_sigkill(varied_dir, generator, tmp_path):
         f.write('{"id": "half-written')  # a batch cut mid-line by the kill must be ignored
 
     spy = Spy(generator)
-    batch.run_batch(src, out, base_model=varied_dir, batch_size=2, max_new_tokens=8, generator=spy)
+    batch.run_batch(src, out, base_model=varied_dir, settings=GenerationSettings(batch_size=2, max_new_tokens=8),
+                    generator=spy)
     ids = [p.id for p in read_catalog(src).products]
     assert sorted(spy.seen) == sorted(set(ids) - set(first))  # journaled products are not regenerated
     assert not journal.exists()  # removed after the final file is written
@@ -121,15 +124,16 @@ def test_changed_settings_do_not_reuse_journal(generator, tmp_path):
         raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError):
-        batch.run_batch(src, out, batch_size=1, max_new_tokens=6, generator=generator, on_batch=crash)
+        batch.run_batch(src, out, settings=GenerationSettings(batch_size=1, max_new_tokens=6), generator=generator,
+                        on_batch=crash)
     assert len(batch.journal_path(out).read_text().splitlines()) == 1
     n = len(read_catalog(src).products)
     spy = Spy(generator)  # another seed + sampling: a different job, nothing may be reused
-    batch.run_batch(src, out, batch_size=4, max_new_tokens=6, sample=True, seed=3, generator=spy,
-                    keep_journal=True)
+    sampled = GenerationSettings(batch_size=4, max_new_tokens=6, do_sample=True, seed=3)
+    batch.run_batch(src, out, settings=sampled, generator=spy, keep_journal=True)
     assert len(spy.seen) == n
     spy2 = Spy(generator)  # same job again, only the batch size differs: everything is reused
-    batch.run_batch(src, out, batch_size=2, max_new_tokens=6, sample=True, seed=3, generator=spy2)
+    batch.run_batch(src, out, settings=replace(sampled, batch_size=2), generator=spy2)
     assert spy2.seen == []
 
 
@@ -140,7 +144,7 @@ def test_changed_settings_do_not_reuse_journal(generator, tmp_path):
 def test_same_format_round_trip_through_batch(generator, tmp_path, name):
     src, out = CATS / name, tmp_path / name
     cat = read_catalog(src)
-    batch.run_batch(src, out, max_new_tokens=8, batch_size=4, generator=generator, limit=2)
+    batch.run_batch(src, out, settings=GenerationSettings(max_new_tokens=8, batch_size=4), generator=generator, limit=2)
     again = read_catalog(out)
     assert again.format == cat.format and again.header == cat.header and len(again.table) == len(cat.table)
     col = cat.header.index(cat.description_column)
@@ -163,15 +167,15 @@ def test_only_missing_and_jsonl_csv_exports(generator, tmp_path):
     cat = read_catalog(src)
     missing = [p.id for p in cat.products if not p.description.strip()]
     spy = Spy(generator)
-    out = batch.run_batch(src, tmp_path / "o.jsonl", out_format="jsonl", only_missing=True, max_new_tokens=8,
-                          generator=spy)
+    out = batch.run_batch(src, tmp_path / "o.jsonl", out_format="jsonl", only_missing=True,
+                          settings=GenerationSettings(max_new_tokens=8), generator=spy)
     assert sorted(spy.seen) == sorted(missing)
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in recs] == [p.id for p in cat.products]
     for r in recs:
         assert bool(r.get("model_version")) == (r["id"] in missing)
-    out_csv = batch.run_batch(src, tmp_path / "o.csv", out_format="csv", limit=1, max_new_tokens=8,
-                              generator=generator)
+    out_csv = batch.run_batch(src, tmp_path / "o.csv", out_format="csv", limit=1,
+                              settings=GenerationSettings(max_new_tokens=8), generator=generator)
     header = rows(out_csv)[0]
     assert {"id", "description", "model_version", "unsupported", "missing", "description_text"} <= set(header)
 
@@ -228,7 +232,7 @@ def test_bad_options_and_missing_vllm(tmp_path):
 @pytest.mark.gpu
 def test_vllm_engine_runs(real_base_dir, tmp_path):
     out = batch.run_batch(CATS / "shopify_old.csv", tmp_path / "v.csv", base_model=real_base_dir, engine="vllm",
-                          out_format="csv", max_new_tokens=32)
+                          out_format="csv", settings=GenerationSettings(max_new_tokens=32))
     assert all(r[rows(out)[0].index("description")] for r in rows(out)[1:])
 
 
@@ -255,7 +259,8 @@ def test_voices_pick_their_adapter(varied_dir, tmp_path):
     src, texts = CATS / "shopify_old.csv", {}
     for voice in ("fernhill", "aurora"):
         out = batch.run_batch(src, tmp_path / f"{voice}.jsonl", voice=voice, models_root=root,
-                              base_model=varied_dir, out_format="jsonl", limit=2, max_new_tokens=8)
+                              base_model=varied_dir, out_format="jsonl", limit=2,
+                              settings=GenerationSettings(max_new_tokens=8))
         recs = [json.loads(line) for line in out.read_text().splitlines()][:2]
         assert {r["model_version"] for r in recs} == {f"{voice}@v1"}
         texts[voice] = [r["description"] for r in recs]

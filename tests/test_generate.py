@@ -121,8 +121,9 @@ def test_generate_drafts_variants_and_seed(fp32_generator):
 
 
 def test_target_words_sets_budget_and_prompt(fp32_generator):
-    s = GenerationSettings(max_new_tokens=500, target_words=5)
-    assert s.effective().max_new_tokens == 26
+    s = GenerationSettings(target_words=5)
+    assert s.effective().max_new_tokens == 11  # 5 words x 1.5 headroom x 1.4 tokens per word
+    assert GenerationSettings(max_new_tokens=500, target_words=5).effective().max_new_tokens == 500  # explicit wins
     assert "about 5 words" in fp32_generator.messages(_products(1)[0], s)[1]["content"]
 
 

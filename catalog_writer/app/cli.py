@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.inference.settings import GenerationSettings, describe
 
 app = typer.Typer(
     help="Write product descriptions in a brand's own voice.",
@@ -42,6 +43,12 @@ DbOpt = Annotated[
     str | None,
     typer.Option("--db", envvar="CATALOG_WRITER_DB", help="SQLAlchemy URL (default: sqlite data/feedback.db)."),
 ]
+
+# Decoding options: defaults and help come from GenerationSettings (their one home).
+DECODING = GenerationSettings()
+BatchSizeOpt = Annotated[int, typer.Option(help=describe("batch_size"))]
+BestOfOpt = Annotated[int, typer.Option(help=describe("best_of"))]
+StrictOpt = Annotated[bool, typer.Option(help=describe("strict"))]
 
 
 @app.command()
@@ -142,7 +149,7 @@ def evaluate(
     adapter: Annotated[Path | None, typer.Option(help="Adapter folder to evaluate.")] = None,
     base_model: BaseOpt = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate on the first N products.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Products decoded together.")] = 16,
+    batch_size: BatchSizeOpt = DECODING.batch_size,
     json: bool = False,
     report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
 ) -> None:
@@ -168,29 +175,39 @@ def generate(
     map: MapOpt = None,
     only_missing: Annotated[bool, typer.Option(help="Only products without a usable description (empty or under 8 words).")] = False,
     limit: int | None = None,
-    batch_size: Annotated[int, typer.Option(help="Products decoded together (32 suits a 2-core CPU).")] = 32,
     out_format: Annotated[
         str, typer.Option("--format", help="Output: same (the catalog's own format), csv or jsonl.")
     ] = "same",
-    variants: int = 1,
-    max_new_tokens: int = 160,
-    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
-    temperature: float = 0.7,
-    top_p: float = 0.9,
-    repetition_penalty: float = 1.1,
-    seed: int = 0,
     engine: Annotated[str, typer.Option(help="hf (default) or vllm (GPU servers).")] = "hf",
-    target_words: Annotated[int | None, typer.Option(help="Target length in words.")] = None,
+    batch_size: BatchSizeOpt = DECODING.batch_size,
+    variants: Annotated[int, typer.Option(help=describe("num_variants"))] = DECODING.num_variants,
+    best_of: BestOfOpt = DECODING.best_of,
+    strict: StrictOpt = DECODING.strict,
+    max_new_tokens: Annotated[int | None, typer.Option(help=describe("max_new_tokens"))] = DECODING.max_new_tokens,
+    target_words: Annotated[int | None, typer.Option(help=describe("target_words"))] = DECODING.target_words,
+    sample: Annotated[bool, typer.Option(help=describe("do_sample"))] = DECODING.do_sample,
+    temperature: Annotated[float, typer.Option(help=describe("temperature"))] = DECODING.temperature,
+    top_p: Annotated[float, typer.Option(help=describe("top_p"))] = DECODING.top_p,
+    repetition_penalty: Annotated[
+        float, typer.Option(help=describe("repetition_penalty"))
+    ] = DECODING.repetition_penalty,
+    no_repeat_ngram_size: Annotated[
+        int, typer.Option(help=describe("no_repeat_ngram_size"))
+    ] = DECODING.no_repeat_ngram_size,
+    seed: Annotated[int, typer.Option(help=describe("seed"))] = DECODING.seed,
 ) -> None:
     """Write descriptions for a whole catalog and save it back in its own format (resumable)."""
     from catalog_writer.inference import batch
 
+    settings = GenerationSettings(
+        max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
+        repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size, num_variants=variants,
+        best_of=best_of, strict=strict, seed=seed, target_words=target_words, batch_size=batch_size,
+    )
     batch.run_batch(
         file, out, adapter=adapter, voice=voice, base_model=base_model, input_format=input_format,
-        mapping=map, only_missing=only_missing, limit=limit, batch_size=batch_size,
-        out_format=out_format, variants=variants, max_new_tokens=max_new_tokens, sample=sample,
-        temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
-        engine=engine, target_words=target_words,
+        mapping=map, only_missing=only_missing, limit=limit, out_format=out_format, settings=settings,
+        engine=engine,
     )
 
 
@@ -271,14 +288,21 @@ def run_app(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: a user error is one line on stderr and exit code 2; Ctrl-C is one line saying
+    how to go on and exit code 130 (the shell's code for SIGINT); neither prints a traceback."""
     try:
         app()
     except CatalogWriterError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+    except (KeyboardInterrupt, SystemExit) as e:
+        from catalog_writer.app.interrupts import interrupted_message, was_interrupted
+
+        if not was_interrupted(e):
+            raise
+        if sys.stderr.isatty():
+            typer.echo(err=True)  # end the terminal's ^C echo line
+        typer.echo(interrupted_message(sys.argv[1:]), err=True)
         sys.exit(130)
 
 

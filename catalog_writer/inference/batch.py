@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from catalog_writer.ingest.catalog import Catalog, Product, has_reference
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import append_jsonl, read_jsonl
 from catalog_writer.inference.generate import Draft, GenerationSettings
 
 OUT_FORMATS = ("same", "csv", "jsonl")
@@ -54,27 +54,8 @@ def job_hash(settings: GenerationSettings, *, engine: str, adapter: Path | None,
 
 def read_journal(path: Path, job: str) -> dict[str, dict]:
     """Journaled records of this job by product id (later lines win; broken lines are ignored)."""
-    done: dict[str, dict] = {}
-    if not path.exists():
-        return done
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # the tail of a batch cut by a kill
-                continue
-            if isinstance(rec, dict) and rec.get("job") == job and "id" in rec:
-                done[rec["id"]] = rec
-    return done
-
-
-def append_journal(path: Path, records: list[dict]) -> None:
-    """Append one batch and fsync it, so a kill after this returns loses nothing."""
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    # skip_broken: the tail of a batch cut by a kill is generated again
+    return {rec["id"]: rec for rec in read_jsonl(path, skip_broken=True) if rec.get("job") == job and "id" in rec}
 
 
 def select_products(cat: Catalog, only_missing: bool, limit: int | None) -> list[Product]:
@@ -127,16 +108,14 @@ def _progress_bar():
 def run_batch(
     file: Path, out: Path, *, adapter: Path | None = None, voice: str | None = None,
     base_model: Path | None = None, input_format: str | None = None, mapping: list[str] | None = None,
-    only_missing: bool = False, limit: int | None = None, batch_size: int = 32, out_format: str = "same",
-    variants: int = 1, max_new_tokens: int = 160, sample: bool = False, temperature: float = 0.7,
-    top_p: float = 0.9, repetition_penalty: float = 1.1, seed: int = 0, engine: str = "hf",
-    target_words: int | None = None, models_root: Path = Path("models"), keep_journal: bool = False,
-    generator=None, on_batch: Callable[[int], None] | None = None,
+    only_missing: bool = False, limit: int | None = None, out_format: str = "same",
+    settings: GenerationSettings | None = None, engine: str = "hf", models_root: Path = Path("models"),
+    keep_journal: bool = False, generator=None, on_batch: Callable[[int], None] | None = None,
 ) -> Path:
     """Generate descriptions for FILE and write OUT; see the module doc for resume semantics.
 
-    `generator` (an Engine) replaces loading one (tests, the app); `on_batch(i)` runs after batch i is
-    journaled (tests use it to simulate a crash).
+    `settings` default to GenerationSettings(); `generator` (an Engine) replaces loading one (tests, the
+    app); `on_batch(i)` runs after batch i is journaled (tests use it to simulate a crash).
     """
     from catalog_writer.ingest import catalog
     from catalog_writer.ingest import writeback
@@ -147,8 +126,9 @@ def run_batch(
         raise CatalogWriterError(f"unknown --engine {engine!r}: use hf or vllm")
     if adapter and voice:
         raise CatalogWriterError("give --adapter or --voice, not both")
-    if batch_size < 1 or variants < 1 or (limit is not None and limit < 0):
-        raise CatalogWriterError("--batch-size and --variants must be >= 1, --limit >= 0")
+    if limit is not None and limit < 0:
+        raise CatalogWriterError(f"--limit must be 0 or more (got {limit})")
+    settings = settings or GenerationSettings()
     if voice:
         from catalog_writer.training.registry import resolve_voice
 
@@ -161,17 +141,14 @@ def run_batch(
 
     cat = catalog.read_catalog(file, format=input_format, mapping=catalog.parse_mapping(mapping))
     products = select_products(cat, only_missing, limit)
-    settings = GenerationSettings(
-        max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
-        repetition_penalty=repetition_penalty, num_variants=variants, seed=seed, target_words=target_words,
-        batch_size=batch_size,
-    )
     if generator is None:
         from catalog_writer.inference.generate import adapter_version, load_template
 
         template, version = load_template(adapter), adapter_version(adapter)
     else:
         template, version = generator.template, generator.model_version
+    # The budget the engine will apply (the adapter's length profile) is part of the job.
+    settings = settings.effective(getattr(template, "length", None))
     job = job_hash(settings, engine=engine, adapter=adapter, base_model=base_model, model_version=version)
     p_hash = {p.id: _sha(template.messages(p, target_words=settings.target_words)) for p in products}
 
@@ -208,7 +185,7 @@ def _generate(todo, settings, done, jpath, job, p_hash, gen, total, on_batch) ->
             chunk = todo[i : i + settings.batch_size]
             drafts = gen.generate(chunk, settings)
             records = [_record(job, p_hash[p.id], d) for p, d in zip(chunk, drafts)]
-            append_journal(jpath, records)
+            append_jsonl(jpath, records)  # fsync'ed: a kill after this loses nothing
             for r in records:
                 done[r["id"]] = r
             n_done += sum(len(d) for d in drafts)  # descriptions, variants included

@@ -11,42 +11,19 @@ from __future__ import annotations
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from catalog_writer.ingest.catalog import Product
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference.postprocess import postprocess, to_html
+from catalog_writer.inference.settings import GenerationSettings
+
+__all__ = ["Draft", "Engine", "GenerationSettings", "Generator", "adapter_version", "faithfulness", "load_template"]
 
 Progress = Callable[[int, int], None]
 """progress(products_done_increment, new_tokens_increment), called after every decoded batch."""
-
-
-@dataclass
-class GenerationSettings:
-    max_new_tokens: int = 160
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    num_variants: int = 1
-    seed: int = 0
-    target_words: int | None = None
-    batch_size: int = 8
-    min_new_tokens: int = 0
-    """Force at least this many new tokens (benchmarks use it so every system does equal work)."""
-
-    def effective(self) -> GenerationSettings:
-        """Settings as actually applied: variants imply sampling; a word target sets the token budget."""
-        s = replace(self)
-        if s.num_variants > 1:
-            s.do_sample = True  # greedy would give N identical variants
-        if s.target_words:
-            # ~1.3 tokens per English word; allow 1.5x the target so the last sentence can finish.
-            s.max_new_tokens = int(s.target_words * 2) + 16
-        s.min_new_tokens = min(s.min_new_tokens, s.max_new_tokens)
-        return s
 
 
 @dataclass
@@ -110,19 +87,23 @@ class Engine(ABC):
     ) -> list[list[tuple[str, int, bool]]]:
         """Per prompt, per variant: (raw text, new tokens, truncated by the token limit)."""
 
+    def resolve(self, settings: GenerationSettings) -> GenerationSettings:
+        """Settings as applied by this engine: the token budget from its template's length profile."""
+        return settings.effective(getattr(self.template, "length", None))
+
     def messages(self, product: Product, settings: GenerationSettings) -> list[dict]:
         return self.template.messages(product, target_words=settings.target_words)
 
     def generate_messages(self, prompts: list[list[dict]], settings: GenerationSettings) -> list[list[str]]:
         """Raw completions (special tokens removed, not post-processed) for chat prompts."""
-        out = self._complete(prompts, settings.effective(), None)
+        out = self._complete(prompts, self.resolve(settings), None)
         return [[t for t, _, _ in variants] for variants in out]
 
     def generate(
         self, products: list[Product], settings: GenerationSettings, progress: Progress | None = None
     ) -> list[list[Draft]]:
         """Descriptions for products: outer list per product, inner per variant."""
-        s = settings.effective()
+        s = self.resolve(settings)
         prompts = [self.messages(p, s) for p in products]
         results = self._complete(prompts, s, progress)
         drafts = []
@@ -201,7 +182,7 @@ class Generator(Engine):
 
     def prompt_lengths(self, products: list[Product], settings: GenerationSettings) -> list[int]:
         """Prompt length in tokens per product (the batch job sorts by it to limit padding)."""
-        return [len(x) for x in self.encode([self.messages(p, settings.effective()) for p in products])]
+        return [len(x) for x in self.encode([self.messages(p, settings) for p in products])]
 
     def _complete(self, prompts, s, progress):
         import torch

@@ -62,10 +62,7 @@ if st.button("Start batch job", type="primary", key="batch_start", disabled=not 
         cmd.append("--only-missing")
     if limit:
         cmd += ["--limit", str(limit)]
-    if settings.do_sample:
-        cmd += ["--sample", "--temperature", str(settings.temperature)]
-    if settings.target_words:
-        cmd += ["--target-words", str(settings.target_words)]
+    cmd += settings.cli_args()  # the decoding options that differ from the defaults
     job = jobs.start_job("generate", [cmd], root=cfg.jobs, env=state.job_env(cfg), meta={
         "catalog": str(src), "format": fmt, "out": out,
         "total": len(selected), "voice": voice,

@@ -17,6 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[3]
 MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml and the `app` command
@@ -143,9 +144,7 @@ def save_upload(name: str, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / safe
     if not out.exists():
-        tmp = folder / f".{safe}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
+        atomic_write(out, lambda f: f.write(data), binary=True)
     return out
 
 
@@ -215,15 +214,21 @@ def show_flags(flags: dict | None, where=st) -> None:
 
 
 def settings_input(prefix: str, variants: bool = True):
-    """Decoding settings widgets -> generate.GenerationSettings."""
-    from catalog_writer.inference.generate import GenerationSettings
+    """Decoding settings widgets -> GenerationSettings (defaults and help from the dataclass)."""
+    from catalog_writer.inference.settings import GenerationSettings, describe
 
+    d = GenerationSettings()
     c = st.columns(4 if variants else 3)
-    decoding = c[0].radio("Decoding", ["greedy", "sample"], key=f"{prefix}_decoding", horizontal=True)
-    temperature = c[1].slider("Temperature", 0.1, 1.5, 0.7, 0.05, key=f"{prefix}_temperature",
-                              disabled=decoding == "greedy")
-    target = c[2].number_input("Target words (0 = free)", 0, 400, 0, 10, key=f"{prefix}_target")
-    n = c[3].number_input("Variants", 1, 4, 1, key=f"{prefix}_variants") if variants else 1
+    decoding = c[0].radio("Decoding", ["greedy", "sample"], index=int(d.do_sample), key=f"{prefix}_decoding",
+                          horizontal=True, help=describe("do_sample"))
+    temperature = c[1].slider("Temperature", 0.1, 1.5, d.temperature, 0.05, key=f"{prefix}_temperature",
+                              disabled=decoding == "greedy", help=describe("temperature"))
+    target = c[2].number_input("Target words (0 = the voice's usual length)", 0, 400, d.target_words or 0, 10,
+                               key=f"{prefix}_target", help=describe("target_words"))
+    n = d.num_variants
+    if variants:
+        n = c[3].number_input("Variants", 1, 4, d.num_variants, key=f"{prefix}_variants",
+                              help=describe("num_variants"))
     return GenerationSettings(do_sample=decoding == "sample", temperature=float(temperature),
                               target_words=int(target) or None, num_variants=int(n))
 

@@ -1,0 +1,118 @@
+"""Decoding settings: the one home of every generation default, its meaning and its limits.
+
+The CLI (`generate`, `evaluate`), the batch job, evaluation and the app's pickers read their defaults and
+help texts from `GenerationSettings` (the help is each field's docstring), and every entry point calls
+`validate()`, so a bad value ends as one line naming the command-line option.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+
+from catalog_writer.core.errors import CatalogWriterError
+
+DEFAULT_MAX_NEW_TOKENS = 160
+"""Token budget when neither the settings, a word target nor the adapter's length profile give one."""
+TOKENS_PER_WORD = 1.4
+"""SmolLM2's tokenizer on English catalogue copy (measured ~1.3 on the demo references), rounded up."""
+TARGET_HEADROOM = 1.5
+"""A word target allows 1.5x its words, so the last sentence can finish before the budget cuts it."""
+
+
+def _opt(name: str) -> dict:
+    return {"option": name}
+
+
+@dataclass
+class GenerationSettings:
+    """How descriptions are decoded. Field docstrings are the CLI's and the app's help texts."""
+
+    max_new_tokens: int | None = field(default=None, metadata=_opt("--max-new-tokens"))
+    """Most new tokens per description (default: the budget saved with the adapter from its training
+    descriptions' lengths, else a word target's budget, else 160)."""
+    do_sample: bool = field(default=False, metadata=_opt("--sample"))
+    """Sample instead of greedy decoding (variants and best-of imply it)."""
+    temperature: float = field(default=0.7, metadata=_opt("--temperature"))
+    """Sampling temperature, above 0 (ignored by greedy decoding)."""
+    top_p: float = field(default=0.9, metadata=_opt("--top-p"))
+    """Nucleus sampling: keep the most likely tokens up to this total probability (0 < p <= 1)."""
+    repetition_penalty: float = field(default=1.1, metadata=_opt("--repetition-penalty"))
+    """Penalty on tokens the description already used, 1.0 = off (prompt tokens are never penalised, so
+    the product's facts can be copied)."""
+    no_repeat_ngram_size: int = field(default=0, metadata=_opt("--no-repeat-ngram-size"))
+    """Forbid repeating any run of this many tokens within the description, 0 = off (the prompt does not
+    count)."""
+    num_variants: int = field(default=1, metadata=_opt("--variants"))
+    """Descriptions per product (more than one implies sampling)."""
+    best_of: int = field(default=1, metadata=_opt("--best-of"))
+    """Sample this many candidates per description and keep the one with the fewest unsupported claims,
+    then the highest attribute coverage."""
+    strict: bool = field(default=False, metadata=_opt("--strict"))
+    """Drop every sentence that makes a claim the product's facts do not support."""
+    seed: int = field(default=0, metadata=_opt("--seed"))
+    """Random seed for sampling (each batch is seeded by its content, so re-runs reproduce it)."""
+    target_words: int | None = field(default=None, metadata=_opt("--target-words"))
+    """Target length in words: asked for in the prompt, and it sets the token budget."""
+    batch_size: int = field(default=32, metadata=_opt("--batch-size"))
+    """Products decoded together (32 suits a 2-core CPU)."""
+    min_new_tokens: int = field(default=0, metadata=_opt("min_new_tokens"))
+    """Force at least this many new tokens (benchmarks use it so every system does equal work)."""
+
+    @property
+    def sampling(self) -> bool:
+        """True when decoding samples: asked for, or implied by variants or best-of."""
+        return self.do_sample or self.num_variants > 1 or self.best_of > 1
+
+    def budget(self, length: dict | None = None) -> int:
+        """New-token budget: explicit, else from a word target, else the adapter's profile, else 160.
+
+        `length` is the length profile saved with the prepared data and the adapter (`dataset.lengths`).
+        """
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        if self.target_words:
+            return math.ceil(self.target_words * TARGET_HEADROOM * TOKENS_PER_WORD)
+        if length and length.get("max_new_tokens"):
+            return int(length["max_new_tokens"])
+        return DEFAULT_MAX_NEW_TOKENS
+
+    def effective(self, length: dict | None = None) -> GenerationSettings:
+        """Settings as actually applied: sampling when implied, the token budget resolved."""
+        s = replace(self, do_sample=self.sampling, max_new_tokens=self.budget(length))
+        s.min_new_tokens = min(s.min_new_tokens, s.max_new_tokens)
+        return s
+
+    def cli_args(self) -> list[str]:
+        """`generate` options that reproduce these settings (only those that differ from the defaults)."""
+        default, args = GenerationSettings(), []
+        for f in fields(self):
+            value, option = getattr(self, f.name), f.metadata["option"]
+            if value == getattr(default, f.name) or not option.startswith("--"):
+                continue
+            args += [option] if isinstance(value, bool) else [option, str(value)]
+        return args
+
+
+def option(name: str) -> str:
+    """The command-line option of a settings field ("num_variants" -> "--variants")."""
+    return next(f.metadata["option"] for f in fields(GenerationSettings) if f.name == name)
+
+
+@lru_cache(maxsize=1)
+def _docs() -> dict[str, str]:
+    """Field docstrings of GenerationSettings, read from its source (Python keeps no attribute docs)."""
+    body = ast.parse(inspect.getsource(GenerationSettings)).body[0].body
+    docs = {}
+    for node, doc in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(doc.value.value).split())
+    return docs
+
+
+def describe(name: str) -> str:
+    """Help text of a settings field (its docstring)."""
+    return _docs()[name]
