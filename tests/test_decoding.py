@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
+from test_user_errors import assert_one_line_error, run_cli
 
+from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference.settings import GenerationSettings, describe, option
 
 
@@ -52,3 +55,35 @@ def test_budget_order():
     assert GenerationSettings(max_new_tokens=30, target_words=40).budget(length) == 30  # explicit beats both
     s = GenerationSettings(best_of=3).effective(length)
     assert s.do_sample and s.max_new_tokens == 120 and s.effective() == s  # idempotent
+
+
+CATALOG = Path(__file__).parent / "fixtures" / "catalogs" / "shopify_old.csv"
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--sample", "--temperature", "0"], ["--temperature", "above 0 when sampling", "got 0.0"]),
+    (["--variants", "3", "--temperature", "0"], ["--temperature", "when sampling"]),
+    (["--top-p", "1.5"], ["--top-p", "at most 1", "got 1.5"]),
+    (["--max-new-tokens", "0"], ["--max-new-tokens", "at least 1", "got 0"]),
+    (["--batch-size", "0"], ["--batch-size", "at least 1"]),
+    (["--variants", "0"], ["--variants", "at least 1"]),
+    (["--best-of", "0"], ["--best-of", "at least 1"]),
+    (["--repetition-penalty", "0"], ["--repetition-penalty", "above 0"]),
+])
+def test_generate_rejects_bad_decoding_options(args, needles, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out.csv"
+    code, _, err = run_cli(["generate", CATALOG, "-o", out, "--base-model", tmp_path / "no-model", *args],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, *needles)
+    assert not list(tmp_path.iterdir())  # nothing written, no model looked for
+
+
+def test_evaluate_rejects_batch_size_zero(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(["evaluate", tmp_path / "test.jsonl", "--batch-size", "0"], capsys, monkeypatch)
+    assert_one_line_error(code, err, "--batch-size", "at least 1")
+
+
+def test_greedy_ignores_temperature():
+    GenerationSettings(temperature=0).validate()  # greedy: no temperature is used
+    with pytest.raises(CatalogWriterError, match="--temperature"):
+        GenerationSettings(temperature=0, best_of=2).effective()  # best-of samples

@@ -55,7 +55,8 @@ def decoding_settings(test_file: Path, batch_size: int):
     template = Path(test_file).parent / "template.json"
     if template.exists():
         target = json.loads(template.read_text(encoding="utf-8")).get("target_words")
-    return GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size, target_words=target)
+    settings = GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size, target_words=target)
+    return settings.validate()
 
 
 def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:
@@ -159,8 +160,8 @@ def run_evaluation(
 
     from catalog_writer.training import modeling
 
+    settings = decoding_settings(test_file, batch_size)  # a bad option fails before any file is read
     records = load_records(test_file, limit)
-    settings = decoding_settings(test_file, batch_size)
     if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
         raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
     if base_model is None and adapter is not None:

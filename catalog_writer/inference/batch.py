@@ -128,7 +128,7 @@ def run_batch(
         raise CatalogWriterError("give --adapter or --voice, not both")
     if limit is not None and limit < 0:
         raise CatalogWriterError(f"--limit must be 0 or more (got {limit})")
-    settings = settings or GenerationSettings()
+    settings = (settings or GenerationSettings()).validate()  # before anything is read or loaded
     if voice:
         from catalog_writer.training.registry import resolve_voice
 

@@ -80,8 +80,31 @@ class GenerationSettings:
             return int(length["max_new_tokens"])
         return DEFAULT_MAX_NEW_TOKENS
 
+    def validate(self) -> GenerationSettings:
+        """Raise CatalogWriterError naming the option of the first value out of range; return self."""
+        def bad(name: str, rule: str) -> CatalogWriterError:
+            return CatalogWriterError(f"{option(name)} {rule} (got {getattr(self, name)})")
+
+        for name in ("max_new_tokens", "batch_size", "num_variants", "best_of", "target_words"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise bad(name, "must be a whole number of at least 1")
+        if self.sampling and not self.temperature > 0:
+            raise bad("temperature", "must be above 0 when sampling (--sample, --variants or --best-of above 1); "
+                                     "greedy decoding needs no temperature")
+        if not 0 < self.top_p <= 1:
+            raise bad("top_p", "must be above 0 and at most 1")
+        if not self.repetition_penalty > 0:
+            raise bad("repetition_penalty", "must be above 0 (1.0 turns it off)")
+        if self.no_repeat_ngram_size < 0:
+            raise bad("no_repeat_ngram_size", "must be 0 (off) or more")
+        if self.min_new_tokens < 0:
+            raise bad("min_new_tokens", "must be 0 or more")
+        return self
+
     def effective(self, length: dict | None = None) -> GenerationSettings:
-        """Settings as actually applied: sampling when implied, the token budget resolved."""
+        """Settings as actually applied (validated): sampling when implied, the token budget resolved."""
+        self.validate()
         s = replace(self, do_sample=self.sampling, max_new_tokens=self.budget(length))
         s.min_new_tokens = min(s.min_new_tokens, s.max_new_tokens)
         return s
