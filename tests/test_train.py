@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -114,44 +113,51 @@ def test_parent_and_extra_records(trained, tiny_model_dir, dataset, tmp_path):
         run_training(dataset, child, base_model=tiny_model_dir, method="lora", max_steps=1, overrides=QUIET)
 
 
-RESUME_RECIPE = """
-model: {method: lora, torch_dtype: float32}
-lora: {r: 8, lora_alpha: 16, target_modules: all-linear}
-sft: {num_train_epochs: 2, learning_rate: 3.0e-4, max_length: 128, packing: true, per_device_train_batch_size: 1,
-      activation_checkpointing: false, bf16: false, save_strategy: steps, save_steps: 2, eval_strategy: "no",
-      report_to: none, logging_steps: 1}
+# Runs `catalog-writer ARGS` in a subprocess that SIGKILLs itself at the end of step KILL_AT_STEP, before
+# that step's checkpoint could be written: a deterministic "killed between checkpoints".
+KILLER = """
+import os, signal, sys
+from transformers import TrainerCallback
+from catalog_writer.training import train
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == int(os.environ["KILL_AT_STEP"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+build = train.build_trainer
+def build_armed(*a, **kw):
+    trainer = build(*a, **kw)
+    trainer.add_callback(Kill())
+    return trainer
+
+train.build_trainer = build_armed
+from catalog_writer.app.cli import app
+app(sys.argv[1:], prog_name="catalog-writer")
 """
 
 
-def test_resume_after_sigkill(tiny_model_dir, tmp_path):
+def test_killed_between_checkpoints_resumes_from_the_last_one(tiny_model_dir, tmp_path):
+    """The CPU recipe checkpoints every 10 steps: killed at step 12 of 13, --resume restarts at step 10."""
+    config = REPO / "configs" / "lora.yaml"
+    sft = recipe.load_recipe(config)["sft"]
+    assert (sft["save_strategy"], sft["save_steps"]) == ("steps", 10)
     data = make_dataset(tmp_path / "data", n_train=16, n_val=2)
-    config = tmp_path / "resume.yaml"
-    config.write_text(RESUME_RECIPE)
-    ref = tmp_path / "ref"
-    run_training(data, ref, config=config, base_model=tiny_model_dir, register=False)
-    total = registry.read_adapter_meta(ref)["metrics"]["steps"]
-    assert total >= 6
-
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "catalog_writer.training.train", str(data), "-o", str(out), "--config", str(config),
-           "--base-model", str(tiny_model_dir)]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out / "checkpoint-2" / "trainer_state.json").exists():
-        assert proc.poll() is None, "training ended before its first checkpoint"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "run.json").exists(), "killed too late: the run had already finished"
+    args = ["train", str(data), "-o", str(out), "--config", str(config), "--base-model", str(tiny_model_dir),
+            "--max-steps", "13"]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "KILL_AT_STEP": "12"}
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args], cwd=REPO, env=env, capture_output=True,
+                            text=True, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert [d.name for d in out.glob("checkpoint-*")] == ["checkpoint-10"] and not (out / "run.json").exists()
 
     with pytest.raises(CatalogWriterError, match="--resume"):  # no silent restart over checkpoints
-        run_training(data, out, config=config, base_model=tiny_model_dir)
-    done = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+        run_training(data, out, config=config, base_model=tiny_model_dir, max_steps=13)
+    run_training(data, out, config=config, base_model=tiny_model_dir, max_steps=13, resume=True)
     metrics = registry.read_adapter_meta(out)["metrics"]
-    assert metrics["resumed_from_step"] >= 2
-    assert metrics["steps"] == total
+    assert metrics["resumed_from_step"] == 10  # lost 2 steps, not 12
+    assert metrics["steps"] == 13
 
 
 # --- recipes ----------------------------------------------------------------------------------------------

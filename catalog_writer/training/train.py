@@ -19,6 +19,7 @@ from catalog_writer.training import modeling
 from catalog_writer.training import registry
 from catalog_writer.training import recipe as recipes
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import iter_jsonl
 
 KEEP_KEYS = ("prompt", "completion")  # id/group/title/attributes must not reach the trainer
 
@@ -134,16 +135,7 @@ def choose_method(requested: str | None) -> str:
 # --- 3. data --------------------------------------------------------------------------------------------
 
 def _read_records(path: Path) -> list[dict]:
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CatalogWriterError(f"not valid JSON: {e}", file=path, row=i) from None
-        rows.append(clean_record(rec, path, i))
-    return rows
+    return [clean_record(rec, path, line) for line, rec in iter_jsonl(path)]
 
 
 def clean_record(rec: dict, file: Path | str = "<records>", row: int | None = None) -> dict:
@@ -284,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--parent", type=Path)
     p.add_argument("--version")
-    p.add_argument("--save-steps", type=int, help="Checkpoint every N steps (instead of each epoch).")
+    p.add_argument("--save-steps", type=int, help="Validate and checkpoint every N steps (overrides the recipe).")
     a = p.parse_args(argv)
     overrides = {"sft": {"save_strategy": "steps", "save_steps": a.save_steps,
                          "eval_strategy": "steps", "eval_steps": a.save_steps}} if a.save_steps else None
