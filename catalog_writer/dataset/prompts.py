@@ -8,8 +8,10 @@ tokenizer-independent estimate (see there), so rendering never depends on which 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -20,7 +22,8 @@ from catalog_writer.core.errors import CatalogWriterError
 if TYPE_CHECKING:
     from catalog_writer.ingest.catalog import Product
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
+"""2: exemplars (retrieve-and-edit) and length buckets; a v1 reader would silently drop them."""
 
 # Word pieces: runs of up to 6 letters, up to 3 digits, or one other visible character. Real BPE
 # vocabularies split English text into pieces of roughly this size (SmolLM2's tokenizer: 1.06 tokens per
@@ -82,6 +85,28 @@ def product_facts(product: Product) -> dict[str, str]:
 
 
 @dataclass
+class Exemplar:
+    """A described product of the same brand, shown in a prompt as an example of the house voice."""
+
+    id: str
+    title: str
+    facts: dict[str, str]
+    description: str
+    group: str = ""
+    """Split group (shared Product.group or near-duplicate descriptions): never an exemplar for its own."""
+    split: str = ""
+    """train / val / test in the prepared data: training prompts only see train exemplars."""
+
+    @property
+    def brand(self) -> str:
+        return self.facts.get("Brand", "")
+
+    @property
+    def words(self) -> int:
+        return len(self.description.split())
+
+
+@dataclass
 class PromptTemplate:
     """How a product's facts become chat messages. Saved as `template.json` next to data and adapters."""
 
@@ -109,6 +134,24 @@ class PromptTemplate:
     """Label of the title line in the facts block."""
     priority: list[str] = field(default_factory=lambda: list(DEFAULT_PRIORITY))
     """Attribute names rendered first, in this order (case-insensitive); others follow alphabetically."""
+    exemplars_k: int = 0
+    """Similar described products of the brand shown before the product (retrieve-and-edit); 0 = none."""
+    exemplar_budget: int = 320
+    """Budget for all exemplar blocks together, in `count_tokens` pieces; descriptions are cut to fit."""
+    exemplar_line: str = "A description the shop wrote for another product (its facts are not this product's):"
+    """Heading of each exemplar block."""
+    product_line: str = "Now describe this product, using only its own facts:"
+    """Heading of the product's own facts when exemplars are shown."""
+    exemplar_source: str | None = None
+    """Exemplar corpus (JSONL written by `prepare`), relative to this template's folder."""
+    exemplar_sha256: str | None = None
+    """sha256 of the exemplar corpus: generation refuses a different file (the prompts would differ)."""
+    length_buckets: list[int] = field(default_factory=list)
+    """Word targets the length line snaps to; training prompts carry their reference's bucket. [] = no
+    snapping."""
+    default_words: int | None = None
+    """The brand's median reference length: the length line when neither a word target nor exemplars give
+    one (`prepare` sets it together with length buckets)."""
     version: int = TEMPLATE_VERSION
     """Template format version; loading a newer one is refused."""
 
@@ -122,9 +165,16 @@ class PromptTemplate:
         others = sorted((kv for kv in rest if kv[0].casefold() not in rank), key=lambda kv: kv[0].casefold())
         return head + ranked + others
 
+    def snap_words(self, words: float) -> int:
+        """The length bucket nearest to `words` (on a log scale); `words` itself without buckets."""
+        if not self.length_buckets or words <= 0:
+            return int(words)
+        return min(self.length_buckets, key=lambda b: (abs(math.log(b / words)), b))
+
     def instruction_text(self, voice: str | None = None, target_words: int | None = None) -> str:
         voice = voice if voice is not None else self.voice
         words = target_words if target_words is not None else self.target_words
+        words = self.snap_words(words) if words else words
         parts = [self.instruction]
         if voice:
             # "Fernhill & Co." must not end the sentence with two full stops.
@@ -133,33 +183,65 @@ class PromptTemplate:
             parts.append(self.length_line.format(words=int(words)))
         return " ".join(parts)
 
-    def messages_from_facts(
-        self, title: str, facts: dict[str, str], voice: str | None = None, target_words: int | None = None
-    ) -> list[dict]:
-        """System + user messages for a title and a facts dict (e.g. edited in the UI)."""
-        header = self.instruction_text(voice, target_words)
-        lines = [f"{self.title_label}: {truncate_tokens(clean_value(title), self.max_value_tokens)}"]
-        facts_lines = [
-            f"{clean_value(k)}: {truncate_tokens(clean_value(v), self.max_value_tokens)}"
-            for k, v in self.order_facts(facts)
-            if clean_value(k) and clean_value(v)
-        ]
-        # Facts are taken in order while they fit, so the least important go first; the title always stays.
-        budget = self.max_prompt_tokens - sum(count_tokens(t) for t in (self.system, header, lines[0]))
+    def _title_line(self, title: str) -> str:
+        return f"{self.title_label}: {truncate_tokens(clean_value(title), self.max_value_tokens)}"
+
+    def _fact_lines(self, facts: dict[str, str], budget: int, skip: tuple[str, ...] = ()) -> list[str]:
+        """"Name: value" lines in order while they fit `budget`, so the least important are left out."""
         kept = []
-        for line in facts_lines:
-            cost = count_tokens(line)
-            if cost <= budget:
+        for k, v in self.order_facts(facts):
+            if not (clean_value(k) and clean_value(v)) or k in skip:
+                continue
+            line = f"{clean_value(k)}: {truncate_tokens(clean_value(v), self.max_value_tokens)}"
+            if (cost := count_tokens(line)) <= budget:
                 kept.append(line)
                 budget -= cost
-        user = header + "\n\n" + "\n".join(lines + kept)
+        return kept
+
+    def exemplar_blocks(self, exemplars: list[Exemplar]) -> list[str]:
+        """One block per shown exemplar (heading, title, facts, description), all within exemplar_budget."""
+        shown = exemplars[: self.exemplars_k]
+        blocks = []
+        for ex in shown:
+            head = [self.exemplar_line, self._title_line(ex.title)]
+            budget = self.exemplar_budget // len(shown) - sum(count_tokens(t) for t in head)
+            # Facts get at most a third: the voice to learn is in the description. Brand is the same for all.
+            facts = self._fact_lines(ex.facts, budget // 3, skip=("Brand",))
+            budget -= sum(count_tokens(t) for t in facts) + 1  # +1: the ellipsis of a cut description
+            if budget > 0:
+                blocks.append("\n".join(head + facts + [truncate_tokens(ex.description.strip(), budget)]))
+        return blocks
+
+    def messages_from_facts(
+        self, title: str, facts: dict[str, str], voice: str | None = None, target_words: int | None = None,
+        exemplars: list[Exemplar] | None = None,
+    ) -> list[dict]:
+        """System + user messages for a title and a facts dict (e.g. edited in the UI).
+
+        With exemplars (and exemplars_k > 0) the user message shows them first, then the product's own
+        facts; without a word target the length line then follows the exemplars' median length.
+        """
+        blocks = self.exemplar_blocks(exemplars or [])
+        if target_words is None and self.target_words is None and self.length_buckets:
+            # Generation and evaluation: the exemplars' length, else the brand's (training passes its own).
+            target_words = (round(statistics.median(ex.words for ex in exemplars[: len(blocks)])) if blocks
+                            else self.default_words)
+        header = self.instruction_text(voice, target_words)
+        lines = [self._title_line(title)]
+        if blocks:
+            lines.insert(0, self.product_line)
+        # The title always stays; facts fill what is left of the prompt budget, exemplars have their own.
+        budget = self.max_prompt_tokens - sum(count_tokens(t) for t in (self.system, header, *lines))
+        body = "\n".join(lines + self._fact_lines(facts, budget))
+        user = "\n\n".join([header, *blocks, body])
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
     def messages(
-        self, product: Product, voice: str | None = None, target_words: int | None = None
+        self, product: Product, voice: str | None = None, target_words: int | None = None,
+        exemplars: list[Exemplar] | None = None,
     ) -> list[dict]:
         """Chat messages (system + user, no assistant turn) describing `product`."""
-        return self.messages_from_facts(product.title, product_facts(product), voice, target_words)
+        return self.messages_from_facts(product.title, product_facts(product), voice, target_words, exemplars)
 
     def to_dict(self) -> dict:
         return asdict(self)
