@@ -87,3 +87,51 @@ def test_greedy_ignores_temperature():
     GenerationSettings(temperature=0).validate()  # greedy: no temperature is used
     with pytest.raises(CatalogWriterError, match="--temperature"):
         GenerationSettings(temperature=0, best_of=2).effective()  # best-of samples
+
+
+def test_repetition_controls_skip_the_prompt():
+    """A token the prompt used keeps its score; the same token once generated is penalised."""
+    import torch
+
+    from catalog_writer.inference.processors import generated_only
+
+    prompt, generated = [5, 6, 7, 8], [9, 10, 9]
+    ids = torch.tensor([prompt + generated])
+    scores = torch.ones(1, 16)
+    out = generated_only(GenerationSettings(repetition_penalty=2.0), len(prompt))(ids, scores.clone())
+    assert out[0, 5:9].tolist() == [1.0] * 4  # prompt tokens: no penalty
+    assert out[0, 9].item() == 0.5 and out[0, 10].item() == 0.5  # generated tokens: penalised
+    assert out[0, 11].item() == 1.0
+    # no-repeat n-grams look at the generated tokens only: "9 10" was generated, so 10 after 9 is banned,
+    # while "7 8" from the prompt may be written again.
+    ban = generated_only(GenerationSettings(repetition_penalty=1.0, no_repeat_ngram_size=2), len(prompt))
+    out = ban(ids, scores.clone())
+    assert out[0, 10].item() == float("-inf") and torch.isfinite(out[0, [8, 9]]).all()
+    ids2 = torch.tensor([prompt + [7]])
+    assert torch.isfinite(ban(ids2, scores.clone())).all()  # "7 8" is a prompt bigram: still allowed
+    assert len(generated_only(GenerationSettings(repetition_penalty=1.0), 4)) == 0
+
+
+def test_generator_passes_prompt_blind_processors(tiny_model_dir):
+    """The engine turns the built-in (prompt-counting) penalty off and passes ours, cut at the prompt."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, RepetitionPenaltyLogitsProcessor
+
+    from catalog_writer.inference.generate import Generator
+
+    gen = Generator.from_loaded(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                AutoTokenizer.from_pretrained(tiny_model_dir))
+    seen, inner = [], gen.model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return inner(**kwargs)
+
+    gen.model.generate = spy
+    prompts = [[{"role": "user", "content": "Wool scarf."}], [{"role": "user", "content": "A longer wool scarf."}]]
+    gen.generate_messages(prompts, GenerationSettings(max_new_tokens=2, repetition_penalty=1.3, batch_size=2))
+    (kw,) = seen
+    assert kw["repetition_penalty"] == 1.0 and kw["no_repeat_ngram_size"] == 0
+    (proc,) = kw["logits_processor"]
+    assert isinstance(proc, RepetitionPenaltyLogitsProcessor) and proc.penalty == 1.3
+    assert proc.prompt_ignore_length == kw["input_ids"].shape[1]
+

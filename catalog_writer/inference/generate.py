@@ -187,13 +187,17 @@ class Generator(Engine):
     def _complete(self, prompts, s, progress):
         import torch
 
+        from catalog_writer.inference.processors import generated_only
+
         ids = self.encode(prompts)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
         results: list[list[tuple[str, int, bool]]] = [[] for _ in ids]
         kwargs: dict[str, Any] = {
             "max_new_tokens": s.max_new_tokens, "min_new_tokens": s.min_new_tokens or None,
             "num_return_sequences": s.num_variants, "eos_token_id": self.stop_ids,
-            "pad_token_id": self.tokenizer.pad_token_id, "repetition_penalty": s.repetition_penalty,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            # Repetition controls come as processors that skip the prompt (processors.py): off here.
+            "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
             "do_sample": s.do_sample,
         }
         if s.do_sample:
@@ -204,12 +208,13 @@ class Generator(Engine):
         for chunk in _chunks(order, max(1, s.batch_size)):
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
+            width = batch["input_ids"].shape[1]  # left padding: every prompt ends here
             # Seeded by the batch content, so a re-run (or a resumed run) reproduces the same batch.
             key = ",".join(str(ids[i]) for i in chunk).encode()
             torch.manual_seed(s.seed * 1_000_003 + zlib.crc32(key))
             with torch.inference_mode():
-                out = self.model.generate(**batch, **kwargs)
-            new = out[:, batch["input_ids"].shape[1] :].tolist()
+                out = self.model.generate(**batch, **kwargs, logits_processor=generated_only(s, width))
+            new = out[:, width:].tolist()
             done_tokens = 0
             for j, seq in enumerate(new):
                 cut = next((k for k, t in enumerate(seq) if t in self.stop_ids), None)

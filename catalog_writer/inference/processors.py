@@ -1,0 +1,41 @@
+"""Logits processors that look only at the description being written, never at the prompt.
+
+transformers' own `repetition_penalty` and `no_repeat_ngram_size` count the prompt's tokens too, so a
+penalty meant to stop loops also pushes the model away from the very facts (materials, colours, names)
+it should copy from the prompt. Here both see only the tokens after the prompt: with left padding every
+row's prompt ends at the same column, the input width.
+"""
+
+from __future__ import annotations
+
+from catalog_writer.inference.settings import GenerationSettings
+
+
+def _no_repeat_class():
+    from transformers import NoRepeatNGramLogitsProcessor
+
+    class GeneratedNoRepeatNGram(NoRepeatNGramLogitsProcessor):
+        """No n-gram repeated within the generated tokens (the prompt's n-grams stay allowed)."""
+
+        def __init__(self, ngram_size: int, prompt_width: int) -> None:
+            super().__init__(ngram_size)
+            self.prompt_width = prompt_width
+
+        def __call__(self, input_ids, scores):
+            return super().__call__(input_ids[:, self.prompt_width :], scores)
+
+    return GeneratedNoRepeatNGram
+
+
+def generated_only(settings: GenerationSettings, prompt_width: int):
+    """A LogitsProcessorList with the settings' repetition controls, blind to the first `prompt_width`
+    tokens; pass it to `generate` with the built-in `repetition_penalty` and `no_repeat_ngram_size` off."""
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty,
+                                                           prompt_ignore_length=prompt_width))
+    if settings.no_repeat_ngram_size > 0:
+        processors.append(_no_repeat_class()(settings.no_repeat_ngram_size, prompt_width))
+    return processors
