@@ -47,9 +47,11 @@ def test_coverage_two_of_three_and_matching_rules():
 
 def test_letter_sizes_are_case_sensitive_and_ranges_expand():
     facts = {"Size": "S, M, XL"}
-    # "men's" must not count as size S; "sizes M-XL" covers M and XL (and L, which is not a fact).
+    # "men's" must not count as size S; "sizes M-XL" covers M and XL and claims L, which is not a fact:
+    # the claim is the range as written.
     assert attribute_coverage("A men's tee in sizes M-XL.", facts) == pytest.approx(2 / 3)
-    assert unsupported_claims("A men's tee in sizes M-XL.", facts) == ["L"]
+    assert unsupported_claims("A men's tee in sizes M-XL.", facts) == ["M-XL"]
+    assert unsupported_claims("A men's tee in sizes S-M.", facts) == []
     assert unsupported_claims("Available in XS.", {"Size": "XS-L"}) == []
     assert unsupported_claims("Comes with an S-hook.", facts) == []
 
@@ -60,7 +62,8 @@ def test_unsupported_materials_and_colours():
     # A specific fact supports its family word; spelling variants unify (grey/gray, elastane/spandex).
     facts = {"Material": "Merino, Elastane", "Color": "Navy, Charcoal"}
     assert unsupported_claims("Wool with spandex stretch in blue or grey.", facts) == []
-    assert unsupported_claims("Navy blue with red trim, lined in silk.", facts) == ["red", "silk"]
+    # "trim" and "lined" are features the facts do not name (content claims).
+    assert unsupported_claims("Navy blue with red trim, lined in silk.", facts) == ["red", "trim", "lined", "silk"]
     # Words in the title are facts too.
     assert unsupported_claims("A walnut board.", {}, title="Walnut Serving Board") == []
     assert unsupported_claims("A walnut board.", {}) == ["walnut"]
@@ -78,8 +81,15 @@ def test_unsupported_numbers_with_units():
 
 
 def test_faithfulness_flags_shape():
-    flags = faithfulness_flags("A red silk scarf, 90 cm.", {"Color": "Red", "Material": "Wool"})
-    assert flags == {"unsupported": ["silk", "90 cm"], "missing": ["Material: Wool"], "coverage": 0.5}
+    flags = faithfulness_flags("A red silk scarf, 90 cm. Soft.", {"Color": "Red", "Material": "Wool"})
+    assert flags == {
+        "unsupported": ["silk", "90 cm"], "missing": ["Material: Wool"], "coverage": 0.5,
+        "sentences": [
+            {"text": "A red silk scarf, 90 cm.", "start": 0, "end": 24,
+             "claims": [{"kind": "material", "text": "silk"}, {"kind": "number", "text": "90 cm"}]},
+            {"text": "Soft.", "start": 25, "end": 30, "claims": []},
+        ],
+    }
     # evaluate re-exports the metric API named in the team notes.
     assert evaluate.faithfulness_flags is faithfulness_flags
 

@@ -63,3 +63,108 @@ UNITS = (
     "lbs", "lb", "gb", "tb", "mb", "ghz", "mhz", "hz", "kw", "in", "ft", "m", "g", "l", "w", "v", "h",
     "gsm", "denier", "%",
 )
+
+# Scents and flavours: claims about a candle, soap or tea when the facts do not name them.
+SCENTS = _wordset("""
+bergamot cedarwood cedar sandalwood vanilla jasmine rose lavender patchouli vetiver eucalyptus peppermint
+mint citrus lemon lime grapefruit neroli oud amber musk tobacco fig rosemary sage thyme basil geranium
+ylang frankincense myrrh cinnamon clove ginger cardamom honey tonka pine juniper lemongrass chamomile
+""")
+SCENT_CUES = ("scent", "scented", "notes", "note", "smell", "smells", "fragrance", "aroma", "infused")
+
+# Materials that only read as materials in a phrase ("soy wax", "coconut wax").
+MATERIAL_PHRASES = ("soy wax", "soya wax", "coconut wax", "beeswax", "paraffin", "rapeseed wax", "cotton wick",
+                    "wooden wick", "faux fur", "faux leather", "vegan leather", "memory foam", "down fill",
+                    "goose down", "duck down", "full-grain", "full grain", "top-grain", "top grain")
+
+# Certifications and eco claims: checkable statements a shop can be held to.
+CERTIFICATIONS = (
+    r"oeko[- ]?tex(?:\s+standard\s+100)?", r"gots", r"global organic textile standard", r"fair ?trade",
+    r"fsc", r"pefc", r"b ?corp", r"bluesign", r"rws", r"responsible wool standard", r"grs",
+    r"global recycled standard", r"cradle to cradle", r"soil association", r"leaping bunny",
+    r"cruelty[- ]free", r"vegan", r"organic(?:ally)?", r"recycled", r"biodegradable", r"compostable",
+    r"bpa[- ]free", r"non[- ]toxic", r"certified", r"accredited", r"approved", r"carbon[- ]neutral",
+    r"plastic[- ]free", r"sustainabl[ey]", r"ethically", r"eco[- ]friendly", r"mulesing[- ]free",
+    r"ce[- ]marked", r"ul[- ]listed", r"dermatologically tested", r"hypoallergenic",
+)
+
+# Care: each pattern is one instruction; it is backed when the facts carry its key words.
+CARE = (
+    r"machine[- ]wash(?:able|ed)?", r"hand[- ]wash(?:able|ed)?", r"wash(?:ed|es|ing)?\s+(?:it\s+)?(?:at|in|on|cold|warm|"
+    r"once|twice|every|regularly|inside)", r"washable", r"tumble[- ]dr(?:y|ied)", r"dry[- ]clean(?:ed|ing)?",
+    r"(?:dry|lay)\s+(?:it\s+)?flat", r"line[- ]dr(?:y|ied)", r"drip[- ]dry",
+    r"(?:do not|don't|never)\s+(?:wash|tumble|iron|bleach|dry|wring|soak|machine)\w*",
+    r"iron(?:ed|ing)?\s+(?:it\s+)?(?:on|at|inside|damp|low|medium|hot|cool|warm)", r"bleach", r"dishwasher[- ]?(?:safe|proof)?", r"microwave[- ]?(?:safe)?",
+    r"oven[- ]?(?:safe|proof)", r"freezer[- ]?(?:safe)?", r"spot[- ]clean(?:ed)?", r"wipe(?:d)?\s+clean",
+    r"air(?:ed)?\s+(?:it\s+)?(?:outdoors|out)", r"(?:re)?condition(?:ed|ing)?\s+(?:the\s+)?(?:leather|wood)",
+    r"oil(?:ed)?\s+(?:it|the wood|occasionally)", r"trim\s+the\s+wick",
+)
+# Words inside a care phrase that say nothing about care: the rest must be in the facts.
+CARE_FILLER = {"it", "at", "in", "on", "the", "do", "not", "don't", "never", "safe", "proof", "able", "ed", "out",
+               "or", "and", "once", "twice", "every", "regularly", "inside", "cold", "warm"}
+
+# A frequency or duration of use/care is a claim of its own ("wash once a year").
+FREQUENCY = r"(?:once|twice|\w+ times)\s+(?:a|per|every)\s+(?:day|week|month|season|year)"
+
+WARRANTY = (r"warrant(?:y|ies|ied)", r"guarantee[sd]?", r"lifetime", r"money[- ]back", r"free (?:returns|repairs?)",
+            r"repair service", r"free shipping", r"free delivery")
+
+# Who made it and how: backed by facts, title or the brand's house phrases only.
+PROVENANCE = (
+    r"hand[- ]?(?:made|crafted|poured|stitched|sewn|knitted|knit|woven|thrown|painted|dyed|finished|carved|"
+    r"turned|blown|loomed|printed|built|picked|cut|tied|glazed|spun|rolled|forged)", r"by hand",
+    r"artisan(?:s|al)?", r"crafts(?:man|men|woman|women|people|person)", r"makers?", r"weavers?",
+    r"potters?", r"tailors?", r"(?:designed|made|crafted|created|built|sewn|woven|knitted|poured|thrown)\s+by\s+"
+    r"(?:a|an|our|local|the|\w+'s)?\s*\w+", r"family[- ](?:run|owned|business|workshop)", r"small[- ]batch(?:es)?",
+    r"locally", r"local (?:makers?|artisans?|crafts\w+|weavers?|potters?|workshops?|farms?|farmers?)",
+    r"in our (?:own )?(?:studio|workshop|factory|mill|kitchen|atelier)", r"since \d{4}",
+    r"(?:generations?|decades|centuries) of", r"time[- ]honou?red",
+)
+
+# Named origin: "Made in Portugal", "Woven in the Scottish Borders"; the place must be in the facts.
+ORIGIN_VERBS = ("made", "woven", "knitted", "knit", "sewn", "crafted", "produced", "manufactured", "thrown",
+                "poured", "milled", "spun", "printed", "assembled", "built", "designed", "sourced", "grown",
+                "tanned", "dyed", "finished", "fired", "blown", "roasted", "harvested", "distilled", "bottled")
+NATIONALITIES = _wordset("""
+british english scottish welsh irish italian french portuguese spanish german dutch belgian danish swedish
+norwegian finnish icelandic swiss austrian polish greek turkish moroccan indian chinese japanese korean
+vietnamese thai peruvian bolivian mexican american canadian australian egyptian mongolian nepalese
+himalayan tibetan andean
+""")
+
+# Physical features and technical properties a description may invent ("zip pockets", "waterproof").
+FEATURES = _wordset("""
+pocket pockets zip zips zipper zippers zipped zippered drawstring drawcord hood hooded cuff cuffs hem hems
+collar sleeve sleeves lining lined waistband gusset seam seams panel panels insole outsole sole soles lace
+laces handle handles lid lids spout wick wicks tassel tassels fringe pompom pompoms thumbhole thumbholes vent
+vents logo embroidery embroidered applique buckle buckles button buttons buttoned snap snaps velcro toggle
+toggles strap straps pleat pleats placket yoke darts fastening fastenings clasp hinge hinges compartment
+compartments sleeve-pocket inseam rise neckline crewneck v-neck turtleneck mock-neck kangaroo ribbed rib
+stitching piping trim hemline lanyard carabiner loop loops tab tabs bungee cord cords grommet grommets eyelets
+""")
+PROPERTIES = (
+    r"water[- ]?(?:proof|resistant|repellent)", r"wind[- ]?(?:proof|resistant)", r"breathab(?:le|ility)",
+    r"moisture[- ]wicking", r"wicking", r"sweat[- ]wicking", r"quick[- ]dry(?:ing)?", r"fast[- ]drying",
+    r"odou?r[- ](?:resistant|control|free)", r"anti[- ]?(?:microbial|bacterial|pilling|odou?r|static|slip)",
+    r"uv[- ]?(?:protection|resistant)?", r"upf\s*\d*", r"spf\s*\d*", r"insulat(?:ed|ion|ing)", r"padded",
+    r"reversible", r"adjustable", r"removable", r"detachable", r"stretch(?:y|able)?", r"(?:two|four|2|4)[- ]way",
+    r"wrinkle[- ](?:free|resistant)", r"non[- ]iron", r"stain[- ](?:resistant|proof)", r"fade[- ]resistant",
+    r"shrink[- ](?:resistant|proof)", r"pre[- ]shrunk", r"reflective", r"reflectivity", r"compression",
+    r"seamless", r"flatlock", r"thermal", r"fleece[- ]lined", r"(?:relaxed|slim|regular|loose|standard|"
+    r"tailored|athletic|oversized|fitted|straight|skinny|classic) fit", r"non[- ]slip", r"shock[- ]absorb\w*",
+    r"cushion(?:ed|ing)", r"technology", r"[®™]",
+)
+
+# Shade names that are ordinary words elsewhere ("sage", "stone", "forest"): claims only in a colour context
+# (a colour cue such as "colours" / "comes in", or two colour words in the sentence).
+EXTRA_COLOURS = _wordset("""
+sage olive oatmeal oat moss slate stone sand ecru forest sky ink bottle cherry wine berry peach apricot
+mint pistachio natural heather marl mocha espresso caramel biscuit putty clay pebble chalk bone graphite
+midnight ocean storm smoke ash denim oyster stripe stripes check striped checked gingham tartan herringbone
+""")
+FAMILY.update({"spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
+               "slate": "gray", "graphite": "gray", "ash": "gray", "pebble": "gray", "storm": "gray",
+               "oatmeal": "beige", "oat": "beige", "sand": "beige", "ecru": "white", "chalk": "white",
+               "bone": "white", "ink": "blue", "midnight": "blue", "sky": "blue", "ocean": "blue",
+               "cherry": "red", "wine": "red", "berry": "red", "rust": "red", "mocha": "brown",
+               "espresso": "brown", "caramel": "brown", "biscuit": "brown", "clay": "brown"})

@@ -1,0 +1,172 @@
+"""Claim detectors for one sentence: each yields (kind, start, end) for claims the facts do not back.
+
+Lexicons live in vocabulary.py; `Support` says what backs a word or a phrase. Detection is deliberately
+lexical: a claim a merchandiser must check is nearly always a named thing (a number, a place, a
+certification, a feature), and a missed vague adjective costs less than a flagged true sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+from catalog_writer.quality import vocabulary as V
+from catalog_writer.quality.house import HousePhrases
+from catalog_writer.quality.numbers import NUMBER_CLAIM, number_word_claims
+from catalog_writer.quality.support import Support, root
+from catalog_writer.quality.text import SIZE_RE, STOP, TOKEN, expand_sizes, fold
+from catalog_writer.quality.text import norm_number, stem
+
+Found = tuple[str, int, int]
+_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times"}
+_COLOUR_CUE = re.compile(r"\b(?:colou?rs?|shades?|hues?|tones?|dyed|comes? in|available in|choose|pick)\b", re.I)
+_NATION_PLACES = {"british": {"uk", "britain"}, "english": {"england", "uk"}, "scottish": {"scotland", "uk"},
+                  "welsh": {"wales", "uk"}, "irish": {"ireland"}, "italian": {"italy"}, "french": {"france"},
+                  "portuguese": {"portugal"}, "spanish": {"spain"}, "peruvian": {"peru"}, "japanese": {"japan"}}
+_SENTENCE_WORDS = {"i", "i'm", "i've", "i'll", "i'd"}
+_CONTRACTED = {"what", "that", "there", "here", "who", "he", "she", "let", "where", "how", "everything",
+               "nothing", "something", "today", "now", "life", "winter", "summer"}
+
+
+def _alternation(patterns) -> re.Pattern:
+    return re.compile(r"(?<![\w-])(?:" + "|".join(patterns) + r")(?![\w-])", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern]:
+    verbs = "|".join(V.ORIGIN_VERBS)
+    place = r"[A-Z][\w'’-]*"
+    return {
+        "certification": _alternation(V.CERTIFICATIONS),
+        "care": _alternation(V.CARE + (V.FREQUENCY,)),
+        "warranty": _alternation(V.WARRANTY),
+        "provenance": _alternation(V.PROVENANCE),
+        "content": _alternation(V.PROPERTIES + (r"[\w-]+[®™]",)),
+        "origin": re.compile(rf"\b(?i:{verbs})\s+in\s+(?:the\s+)?({place}(?:(?:\s+|,\s*|\s+and\s+)(?:the\s+)?"
+                             rf"{place})*)"),
+        "material": _alternation(re.escape(p) for p in V.MATERIAL_PHRASES),
+    }
+
+
+def _tokens(sentence: str) -> list[tuple[str, int, int]]:
+    """(folded canonical word, start, end) for each word of the sentence."""
+    out = []
+    for m in TOKEN.finditer(sentence):
+        w = fold(m.group())
+        out.append((norm_number(w) if w[0].isdigit() else V.SYNONYMS.get(w, w), m.start(), m.end()))
+    return out
+
+
+def _phrase_claims(sentence: str, support: Support) -> Iterator[Found]:
+    """Certification, care, warranty, provenance, property and material-phrase matches whose key words
+    do not occur together in one fact or the title."""
+    for kind in ("certification", "care", "warranty", "provenance", "content", "material"):
+        for m in _patterns()[kind].finditer(sentence):
+            keys = {root(w) for w, _, _ in _tokens(m.group()) if w not in _FILLER and not w[0].isdigit()}
+            if kind == "material":
+                keys = {k for k in keys if not support.has_word(k)}  # "soy wax": the soy is the claim
+            if keys and not support.backs_phrase(keys):
+                yield kind, m.start(), m.end()
+
+
+def _number_claims(sentence: str, support: Support) -> Iterator[Found]:
+    for m in NUMBER_CLAIM.finditer(sentence):
+        num, unit = norm_number(m.group(1)), m.group(2)
+        if num == "100" and unit == "%" and len(support.materials) <= 1:
+            continue  # "100% merino wool" is true of a one-material product; the material is checked apart
+        if num not in support.numbers:
+            yield "number", m.start(), m.end()
+    for a, b, value in number_word_claims(sentence):
+        if value not in support.numbers and not support.has_word(fold(sentence[a:b])):
+            yield "number", a, b
+
+
+def _size_claims(sentence: str, support: Support) -> Iterator[Found]:
+    extra = expand_sizes(sentence) - support.sizes
+    if extra:
+        for m in re.finditer(r"\S+", sentence):
+            if expand_sizes(m.group()) & extra:
+                yield "size", m.start(), m.start() + len(m.group().rstrip(".,;:!?)"))
+    low = fold(sentence)
+    for phrase in V.SIZE_PHRASES:
+        for m in re.finditer(rf"\b{re.escape(phrase)}\b", low):
+            if phrase not in support.folded:
+                yield "size", m.start(), m.end()
+
+
+def _word_claims(sentence: str, support: Support, house: HousePhrases | None) -> Iterator[Found]:
+    """Single words: materials, colours, shade names in a colour context, scents, nations, features, names."""
+    toks = _tokens(sentence)
+    scent_context = any(w in V.SCENT_CUES for w, _, _ in toks)
+    colour_context = bool(_COLOUR_CUE.search(sentence)) or sum(w in V.COLOURS for w, _, _ in toks) >= 2
+    first_alpha = next((i for i, (w, _, _) in enumerate(toks) if w[0].isalpha()), None)
+    for i, (w, a, b) in enumerate(toks):
+        if w[0].isdigit() or support.has_word(w):
+            continue
+        if w in V.SCENTS and scent_context:
+            yield "scent", a, b
+        elif w in V.MATERIALS:
+            yield "material", a, b
+        elif w in V.COLOURS or (w in V.EXTRA_COLOURS and colour_context):
+            yield "colour", a, b
+        elif w in V.NATIONALITIES and not (_NATION_PLACES.get(w, set()) & support.words):
+            yield "origin", a, b
+        elif w in V.FEATURES and not any(x.startswith(root(w)) for x in support.words if len(root(w)) > 3):
+            yield "content", a, b
+        elif _is_name(sentence, toks, i, first_alpha) and not (house and sentence[a:b] in house.names):
+            yield "content", a, b
+
+
+def _is_name(sentence: str, toks, i: int, first_alpha: int | None) -> bool:
+    """A capitalised word inside a sentence (or a possessive opening one) that is not a plain word."""
+    w, a, b = toks[i]
+    text = sentence[a:b]
+    if not text[:1].isupper() or w in _SENTENCE_WORDS or SIZE_RE.fullmatch(text) or len(text) < 3:
+        return False
+    if i == first_alpha:  # "Ghilly's cottage" is a name; "What's more" and "It's" are not
+        return sentence[b : b + 2] in ("'s", "’s") and w not in STOP and w not in _CONTRACTED
+    before = sentence[:a].rstrip()
+    return not before.endswith((":", "\"", "“", "(", "-", "–", "—", "•"))  # a label or a quote opens here
+
+
+def _leak_claims(sentence: str, support: Support) -> Iterator[Found]:
+    """Exemplar values the product does not have, found in the sentence."""
+    if not (support.leak_values or support.leak_names):
+        return
+    toks = _tokens(sentence)
+    sent_stems = [stem(w) for w, _, _ in toks]
+    for new in support.leak_values:
+        hits = [(a, b) for (w, a, b), s in zip(toks, sent_stems) if s in new]
+        if hits and new <= set(sent_stems):
+            yield "leakage", hits[0][0], hits[-1][1]
+    for name in support.leak_names:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", sentence):
+            yield "leakage", m.start(), m.end()
+
+
+def find(sentence: str, support: Support, house: HousePhrases | None = None) -> list[Found]:
+    """Every unsupported claim in one sentence (overlaps are merged by the caller)."""
+    found: list[Found] = []
+    found += _phrase_claims(sentence, support)
+    found += _number_claims(sentence, support)
+    found += _size_claims(sentence, support)
+    found += _word_claims(sentence, support, house)
+    found += _leak_claims(sentence, support)
+    for m in _patterns()["origin"].finditer(sentence):
+        place = [w for w, _, _ in _tokens(m.group(1)) if w not in STOP]
+        if place and not all(support.has_word(w) for w in place):
+            found.append(("origin", m.start(), m.end()))
+    return found
+
+
+def house_chars(sentence: str, house: HousePhrases) -> set[int]:
+    """Character offsets of the sentence that lie inside one of the brand's house phrases."""
+    toks = _tokens(sentence)
+    covered = house.covered_words([stem(w) for w, _, _ in toks])
+    chars: set[int] = set()
+    for i in sorted(covered):
+        _, a, b = toks[i]
+        end = toks[i + 1][1] if i + 1 in covered else b  # the gap between two covered words is covered too
+        chars.update(range(a, end))
+    return chars

@@ -1,0 +1,127 @@
+"""Text normalisation shared by the metrics and the claim checker: folding, words, stems, values, sizes.
+
+Matching everywhere is case- and accent-insensitive, spelling variants are unified (vocabulary.SYNONYMS)
+and words are Porter-stemmed, so "Woolly jumpers" and "wool jumper" meet.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from catalog_writer.quality.vocabulary import LETTER_SIZES, SYNONYMS
+
+# Attribute values that cannot be "mentioned" (flags such as eco_collection=Yes).
+NON_VALUES = {"", "yes", "no", "true", "false", "0", "1", "n/a", "na", "none", "-", "null"}
+STOP = {"a", "an", "and", "the", "of", "with", "for", "in", "on", "to", "or", "by", "&", "at", "from", "is",
+        "it", "its", "this", "that", "as", "be", "are", "you", "your", "our", "we"}
+SPLIT = re.compile(r"\s*(?:[,;|>]|\s/\s)\s*")  # "a, b", "a|b" (Magento), "Men > Tops"
+TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+SIZE_ORDER = ["XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "4XL", "5XL"]
+SIZE_ALIAS = {"2XL": "XXL", "3XL": "XXXL"}
+_SIZE = "|".join(sorted(LETTER_SIZES, key=len, reverse=True))
+# Case-sensitive on purpose: "M" is a size, "m" a metre, "S" in "men's" is neither.
+SIZE_RE = re.compile(rf"(?<![\w'’-])({_SIZE})(?![\w'’]|-[a-z])")
+_SIZE_RANGE = re.compile(rf"(?<![\w'’-])({_SIZE})\s*(?:-|–|—|to)\s*({_SIZE})(?![\w'’])")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    from nltk.stem import porter  # rouge-score's own dependency and stemmer
+
+    return porter.PorterStemmer("ORIGINAL_ALGORITHM")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Porter stem of one lower-case word; short words and numbers stay as they are."""
+    return _stemmer().stem(word) if len(word) > 3 and not word[0].isdigit() else word
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, so "Crème" matches "creme"."""
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
+def norm_number(tok: str) -> str:
+    """"1,000" -> "1000", "12.50" -> "12.5"; anything else unchanged."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", tok):
+        tok = tok.replace(",", "")
+    try:
+        return f"{float(tok.replace(',', '.')):g}"
+    except ValueError:
+        return tok
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words with spelling variants unified; numbers normalised ("1,000" -> "1000")."""
+    return [norm_number(t) if t[0].isdigit() else SYNONYMS.get(t, t) for t in TOKEN.findall(fold(text))]
+
+
+def stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]
+
+
+def values(value) -> list[str]:
+    """One attribute's mentionable values: split multi-values, drop flags and blanks."""
+    items = value if isinstance(value, (list, tuple)) else SPLIT.split(str(value or ""))
+    return [str(v).strip() for v in items if str(v).strip().lower() not in NON_VALUES]
+
+
+def expand_sizes(text: str) -> set[str]:
+    """Letter sizes named in `text`, ranges such as "XS-XL" expanded to every size between."""
+    found = {SIZE_ALIAS.get(s, s) for s in SIZE_RE.findall(text)}
+    for a, b in _SIZE_RANGE.findall(text):
+        a, b = SIZE_ALIAS.get(a, a), SIZE_ALIAS.get(b, b)
+        if a in SIZE_ORDER and b in SIZE_ORDER:
+            i, j = sorted((SIZE_ORDER.index(a), SIZE_ORDER.index(b)))
+            found.update(SIZE_ORDER[i : j + 1])
+    return found
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry meaning: no stop words, no one-letter noise ("40°C" -> 40, c)."""
+    return [w for w in words(text) if w not in STOP and len(w) > 1]
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of `content_words`, in the same order."""
+    return [stem(w) for w in content_words(text)]
+
+
+def _derived(ws: list[str]) -> set[str]:
+    """Stems of adjective forms taken back to their noun: "woolly" -> wool, "silky" -> silk."""
+    out = set()
+    for w in ws:
+        if w.endswith("ly") and len(w) > 4:
+            out.add(stem(w[:-2]))
+        if w.endswith("y") and len(w) > 4:
+            out.add(stem(w[:-1]))
+    return out
+
+
+def mentioned(value: str, text: str, text_stems: list[str], siblings: tuple[str, ...] = ()) -> bool:
+    """Is one attribute value in the text, allowing paraphrase?
+
+    A letter size must be named (ranges count). Otherwise the value's stems as a phrase, or at least half
+    (rounded up) of its content words anywhere including one that its sibling values do not share:
+    "a woolly alpaca scarf" mentions "alpaca blend" and "Machine wash it at 40" mentions "Machine wash
+    40°C", but "stripes" alone does not mention "Ochre Stripe" beside "Blue Stripe".
+    """
+    if value.upper() in SIZE_ORDER or value.upper() in SIZE_ALIAS:
+        return SIZE_ALIAS.get(value.upper(), value.upper()) in expand_sizes(text)
+    vs = stems(value)
+    if not vs:
+        return False
+    n = len(vs)
+    if any(text_stems[i : i + n] == vs for i in range(len(text_stems) - n + 1)):
+        return True
+    content = set(content_stems(value))
+    if not content:
+        return False
+    have = set(text_stems) | _derived(words(text))
+    shared = {s for sib in siblings if sib != value for s in content_stems(sib)}
+    distinctive = (content - shared) or content
+    return len(content & have) * 2 >= len(content) and bool(distinctive & have)
