@@ -135,3 +135,30 @@ def test_generator_passes_prompt_blind_processors(tiny_model_dir):
     assert isinstance(proc, RepetitionPenaltyLogitsProcessor) and proc.penalty == 1.3
     assert proc.prompt_ignore_length == kw["input_ids"].shape[1]
 
+
+def test_length_profile_sets_the_default_budget():
+    from catalog_writer.dataset.lengths import length_profile
+
+    texts = [" ".join(["word"] * n) for n in (50, 60, 70, 70, 80, 90, 100)] + ["  "]
+    p = length_profile(texts)
+    assert p["n"] == 7 and p["median_words"] == 70 and p["p10_words"] == 56 and p["p90_words"] == 94
+    assert p["max_new_tokens"] == 132  # ceil(94 * 1.4)
+    assert length_profile([]) is None and length_profile(["one two"])["max_new_tokens"] == 3
+    assert GenerationSettings().effective(p).max_new_tokens == 132
+
+
+def test_prepare_saves_the_profile_and_evaluation_uses_it(tmp_path):
+    """prepare -> template.json (copied into the adapter) carries the budget; evaluation decodes with it."""
+    from catalog_writer.dataset import pairs
+    from catalog_writer.dataset.prompts import PromptTemplate
+    from catalog_writer.evaluation.evaluate import decoding_settings
+    from catalog_writer.ingest.catalog import read_catalog
+
+    demo = Path(__file__).resolve().parent.parent / "data" / "demo-catalog.csv"
+    manifest = pairs.prepare_dataset(read_catalog(demo), tmp_path / "data", seed=13)
+    length = PromptTemplate.load(tmp_path / "data" / "template.json").length
+    assert length == manifest["template"]["length"]
+    assert length["n"] == manifest["counts"]["train"] and 55 <= length["median_words"] <= 80
+    assert 100 <= length["max_new_tokens"] < 160  # the demo's references are ~70 words
+    settings = decoding_settings(tmp_path / "data" / "test.jsonl", batch_size=4)
+    assert settings.max_new_tokens == length["max_new_tokens"] and not settings.do_sample

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from catalog_writer.ingest.catalog import USABLE_WORDS, Catalog, Product, has_reference
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.lengths import length_profile
 from catalog_writer.dataset.prompts import PromptTemplate, product_facts
 
 __all__ = [
@@ -211,6 +212,8 @@ def prepare_dataset(
     for p, g, s in zip(usable, groups, splits, strict=True):
         records[s].append(_record(p, g, template, with_completion=True))
     to_write = [_record(p, p.group or p.id, template, with_completion=False) for p in missing]
+    # Generation's default token budget: the training descriptions' lengths (dataset/lengths.py).
+    template.length = length_profile([r["completion"][0]["content"] for r in records["train"]])
 
     source = Path(cat.path)
     manifest = {

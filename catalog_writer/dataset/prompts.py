@@ -152,6 +152,9 @@ class PromptTemplate:
     default_words: int | None = None
     """The brand's median reference length: the length line when neither a word target nor exemplars give
     one (`prepare` sets it together with length buckets)."""
+    length: dict | None = None
+    """Word counts of the training descriptions and the token budget generation uses by default
+    (`dataset.lengths.length_profile`; None: the generation default)."""
     version: int = TEMPLATE_VERSION
     """Template format version; loading a newer one is refused."""
 

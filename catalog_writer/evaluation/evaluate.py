@@ -48,15 +48,18 @@ def load_records(test_file: Path, limit: int | None = None) -> list[dict]:
 
 
 def decoding_settings(test_file: Path, batch_size: int):
-    """Greedy decoding, the generation defaults otherwise; the dataset's target length if it had one."""
+    """Greedy decoding, the generation defaults otherwise; the dataset's word target and token budget."""
+    from dataclasses import replace
+
+    from catalog_writer.dataset.prompts import PromptTemplate
     from catalog_writer.inference.generate import GenerationSettings
 
-    target = None
-    template = Path(test_file).parent / "template.json"
-    if template.exists():
-        target = json.loads(template.read_text(encoding="utf-8")).get("target_words")
-    settings = GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size, target_words=target)
-    return settings.validate()
+    path = Path(test_file).parent / "template.json"
+    template = PromptTemplate.load(path) if path.exists() else PromptTemplate()
+    settings = GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size,
+                                  target_words=template.target_words).validate()
+    # Tuned and base get the dataset's token budget (the base model's default template has no length profile).
+    return replace(settings, max_new_tokens=settings.budget(template.length))
 
 
 def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.lengths import TOKENS_PER_WORD
 
 DEFAULT_MAX_NEW_TOKENS = 160
 """Token budget when neither the settings, a word target nor the adapter's length profile give one."""
-TOKENS_PER_WORD = 1.4
-"""SmolLM2's tokenizer on English catalogue copy (measured ~1.3 on the demo references), rounded up."""
 TARGET_HEADROOM = 1.5
 """A word target allows 1.5x its words, so the last sentence can finish before the budget cuts it."""
 
@@ -70,7 +69,7 @@ class GenerationSettings:
     def budget(self, length: dict | None = None) -> int:
         """New-token budget: explicit, else from a word target, else the adapter's profile, else 160.
 
-        `length` is the length profile saved with the prepared data and the adapter (`dataset.lengths`).
+        `length` is the profile `prepare` saves in template.json (`dataset.lengths.length_profile`).
         """
         if self.max_new_tokens is not None:
             return self.max_new_tokens
