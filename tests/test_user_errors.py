@@ -58,3 +58,164 @@ def test_recipe_misspelt_key_still_an_error(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["train", tmp_path / "data", "-o", tmp_path / "a", "--config", bad], capsys, monkeypatch)
     assert_one_line_error(code, err, str(bad), "lroa", "did you mean 'lora'")
     assert not (tmp_path / "a").exists()
+
+
+# --- 6. Ctrl-C ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "data" / "demo-catalog.csv"
+
+
+def assert_interrupted(code: int, err: str, command: str, hint: str) -> None:
+    """Exit 130, the last stderr line is `interrupted: COMMAND; ...HINT...`, no traceback."""
+    last = err.strip().splitlines()[-1]
+    assert code == 130, err[-2000:]
+    assert last.startswith(f"interrupted: {command}; ") and hint in last, last
+    assert "Traceback" not in err and "Aborted" not in err
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory) -> Path:
+    """`prepare` on the demo catalog with a 4-word target (a small token budget keeps decoding short)."""
+    from catalog_writer.dataset import pairs
+    from catalog_writer.ingest import catalog
+
+    out = tmp_path_factory.mktemp("demo") / "data"
+    pairs.prepare_dataset(catalog.read_catalog(DEMO), out, target_words=4)
+    return out
+
+
+def test_ctrl_c_generate_real_sigint_then_resume(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """A real SIGINT after the first journaled batch: exit 130, one line, no output file; the same command
+    again keeps the journaled batch (its text, marked here, reaches the output) and writes the rest."""
+    import csv
+    import json
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "out.csv"
+    journal = tmp_path / "out.csv.journal.jsonl"
+    args = ["generate", str(DEMO), "-o", str(out), "--base-model", str(tiny_model_dir), "--limit", "12",
+            "--batch-size", "1", "--max-new-tokens", "24"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "catalog_writer.app.cli", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (journal.exists() and journal.stat().st_size) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert_interrupted(proc.returncode, err, "generate", "run the same command again to resume")
+    assert not out.exists() and not list(tmp_path.glob(".out.csv*"))  # no output, no temp file
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    assert 1 <= len(lines) < 12
+    first = json.loads(lines[0])
+    first["variants"][0]["html"] = "<p>Journaled before the interrupt.</p>"
+    journal.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n", encoding="utf-8")
+
+    code, _, err = run_cli(args[:], capsys, monkeypatch)
+    assert code == 0, err[-2000:]
+    with (tmp_path / "out.csv.flags.csv").open(encoding="utf-8", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 12  # one line per written product
+    assert out.read_text(encoding="utf-8").count("Journaled before the interrupt.") == 1
+    assert not journal.exists()
+
+
+def test_ctrl_c_evaluate_keeps_predictions(demo_data, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """Interrupted at the second batch: predictions of the first are kept and not decoded again."""
+    from catalog_writer.inference import generate
+
+    calls = []
+    real = generate.Generator.generate_messages
+
+    def interrupt_second(self, prompts, *args, **kwargs):
+        calls.append(len(prompts))
+        if len(calls) == 2 and interrupt:
+            raise KeyboardInterrupt
+        return real(self, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(generate.Generator, "generate_messages", interrupt_second)
+    report = tmp_path / "report"
+    args = ["evaluate", demo_data / "test.jsonl", "--base-model", tiny_model_dir, "--limit", "3",
+            "--batch-size", "1", "--report", report]
+    interrupt = True
+    code, _, err = run_cli(args, capsys, monkeypatch)
+    assert_interrupted(code, err, "evaluate", "run the same command again to resume")
+    assert len((report / "predictions.jsonl").read_text().splitlines()) == 1
+    assert not list(report.glob("*.md"))  # no half report
+
+    interrupt, calls[:] = False, []
+    code, out, err = run_cli(args, capsys, monkeypatch)
+    assert code == 0, err[-2000:]
+    assert sum(calls) == 2  # 3 products, 1 kept from the interrupted run
+    assert len((report / "predictions.jsonl").read_text().splitlines()) == 3
+
+
+def test_ctrl_c_train_says_resume_and_resumes(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """Interrupted at step 3 (checkpoint at step 2): exit 130 naming --resume, no run.json; --resume
+    continues from step 2."""
+    import json
+
+    from transformers import TrainerCallback
+
+    from catalog_writer.training import train
+    from train_helpers import make_dataset
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3 and armed:
+                raise KeyboardInterrupt
+
+    build = train.build_trainer
+
+    def build_armed(*a, **kw):
+        trainer = build(*a, **kw)
+        trainer.add_callback(Interrupt())
+        return trainer
+
+    monkeypatch.setattr(train, "build_trainer", build_armed)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "model: {method: lora, torch_dtype: float32}\nlora: {r: 4, lora_alpha: 8, target_modules: all-linear}\n"
+        "sft: {max_length: 128, per_device_train_batch_size: 2, learning_rate: 1.0e-3, bf16: false,\n"
+        "      activation_checkpointing: false, save_strategy: steps, save_steps: 2, eval_strategy: 'no',\n"
+        "      report_to: none, logging_steps: 1, dataloader_num_workers: 0}\n")
+    data = make_dataset(tmp_path / "data", n_train=8, n_val=2)
+    out = tmp_path / "adapter"
+    args = ["train", data, "-o", out, "--config", recipe, "--base-model", tiny_model_dir, "--max-steps", "4"]
+    armed = True
+    code, _, err = run_cli(args, capsys, monkeypatch)
+    assert_interrupted(code, err, "train", "--resume")
+    assert not (out / "run.json").exists() and (out / "checkpoint-2" / "trainer_state.json").exists()
+
+    armed = False
+    code, _, err = run_cli([*args, "--resume"], capsys, monkeypatch)
+    assert code == 0, err[-2000:]
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["metrics"]["steps"] == 4 and meta["metrics"]["resumed_from_step"] == 2
+
+
+@pytest.mark.parametrize("argv, module, func, hint", [
+    (["prepare", "x.csv", "-o", "d"], "catalog_writer.dataset.pairs", "prepare_dataset", "nothing was written"),
+    (["retrain", "--adapter", "a"], "catalog_writer.improve.retrain", "run_retrain", "run the same command again"),
+    (["dpo", "--adapter", "a", "--preferences", "p.jsonl"], "catalog_writer.improve.dpo", "run_dpo",
+     "run the same command again"),
+    (["evaluate", "t.jsonl"], "catalog_writer.evaluation.evaluate", "run_evaluation", "--report DIR"),
+    (["models", "fetch", "-o", "m"], "catalog_writer.training.modeling", "fetch_base_model", "nothing was changed"),
+])
+def test_ctrl_c_message_per_command(argv, module, func, hint, tmp_path, capsys, monkeypatch):
+    import importlib
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(module), func, interrupted)
+    if argv[0] == "prepare":  # prepare reads the catalog before it writes anything
+        argv = ["prepare", str(DEMO), "-o", str(tmp_path / "d")]
+    code, _, err = run_cli(argv, capsys, monkeypatch)
+    command = " ".join(argv[:2]) if argv[0] == "models" else argv[0]
+    assert_interrupted(code, err, command, hint)
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()

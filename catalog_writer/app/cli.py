@@ -300,9 +300,8 @@ def main() -> None:
 
         if not was_interrupted(e):
             raise
-        if sys.stderr.isatty():
-            typer.echo(err=True)  # end the terminal's ^C echo line
-        typer.echo(interrupted_message(sys.argv[1:]), err=True)
+        # On a line of its own: after the terminal's ^C echo, or a progress bar the interrupt cut short.
+        typer.echo("\n" + interrupted_message(sys.argv[1:]), err=True)
         sys.exit(130)
 
 
