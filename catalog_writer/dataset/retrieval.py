@@ -179,3 +179,46 @@ def neighbour_baseline(records: list[dict], train_records: Iterable[dict]) -> li
                             exclude_groups=[r.get("group", "")])
         out.append(best[0].description if best else "")
     return out
+
+
+HOUSE_SHARE = 0.2
+"""A word in at least this share of the brand's descriptions is house voice, never banned as a leak."""
+_LEAK_SKIP_KEYS = {"brand", "tags"}  # tags are search keywords, not claims the copy makes
+_STOPWORDS = {"and", "the", "for", "with", "from", "only", "not", "made", "one", "size"}
+
+
+def house_words(descriptions: Iterable[str], share: float = HOUSE_SHARE) -> set[str]:
+    """Words that recur across the brand's own descriptions (voice, not facts)."""
+    docs = [set(_WORD.findall(d.casefold())) for d in descriptions]
+    counts: dict[str, int] = {}
+    for words in docs:
+        for w in words:
+            counts[w] = counts.get(w, 0) + 1
+    return {w for w, n in counts.items() if n >= share * max(1, len(docs))}
+
+
+def leak_terms(shown: Iterable[Exemplar | dict], title: str, facts: dict[str, str],
+               house: set[str] = frozenset()) -> list[str]:
+    """Words of the shown exemplars' titles and fact values that the product's own title and facts lack:
+    what a retrieve-and-edit draft must not copy ("merino" for a recycled wool blend, another product's
+    name). House words and short words are left out: they are voice, not another product's facts."""
+    own_text = " ".join([title, *map(str, facts.keys()), *map(str, facts.values())]).casefold()
+    own = set(_WORD.findall(own_text))
+    own |= {w.rstrip("s") for w in own}
+    out: list[str] = []
+    for e in shown:
+        e_title, e_facts = (e["title"], e["facts"]) if isinstance(e, dict) else (e.title, e.facts)
+        values = [str(v) for k, v in e_facts.items() if k.casefold() not in _LEAK_SKIP_KEYS]
+        for w in _WORD.findall(" ".join([e_title, *values]).casefold()):
+            keep = (len(w) >= 3 and not w.isdigit()) or (w.isdigit() and len(w) >= 2)
+            if keep and w not in own and w.rstrip("s") not in own and w not in house and w not in _STOPWORDS \
+                    and w not in out:
+                out.append(w)
+    return out
+
+
+def records_leak_terms(records: list[dict], train_records: Iterable[dict]) -> list[list[str]]:
+    """`leak_terms` per prepared record, from the exemplars its prompt showed (evaluation)."""
+    house = house_words(e.description for e in records_corpus(train_records))
+    return [leak_terms(r.get("exemplars") or [], r.get("title", ""), r.get("attributes", {}), house)
+            for r in records]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from catalog_writer.quality.metrics import unsupported_claims, word_count
 
-SYSTEM_COLOURS = {"tuned": "#2b6cb0", "base": "#a0aec0", "copy": "#dd6b20", "reference": "#38a169"}
+SYSTEM_COLOURS = {"tuned": "#2b6cb0", "tuned_best_of": "#319795", "base": "#a0aec0", "copy": "#dd6b20", "neighbour": "#805ad5",
+                  "reference": "#38a169"}
 METRIC_ROWS = [
     ("rouge1", "ROUGE-1 F1", "higher"), ("rouge2", "ROUGE-2 F1", "higher"), ("rougeL", "ROUGE-L F1", "higher"),
     ("coverage", "Attribute coverage", "higher"), ("unsupported_per_output", "Unsupported claims / output", "lower"),
@@ -22,7 +23,9 @@ NOTE = (
     "The **copy** baseline strings the title and attribute values into one sentence. It scores well on "
     "ROUGE because references repeat those facts, and covers every attribute by construction, yet it is "
     "not a description: read ROUGE beside it, and judge models on coverage, unsupported claims, length "
-    "and diversity too. Unsupported claims are materials, colours, sizes and numbers in an output that "
+    "and diversity too. The **neighbour** baseline is the description of the most similar training product "
+    "(BM25 on title and facts, same brand, never the product's own group), published unedited: it shows how "
+    "much of the score the brand's repeated structure gives for free, and its claims are another product's. Unsupported claims are materials, colours, sizes and numbers in an output that "
     "the product's title and facts do not contain; the **reference** column runs the human-written "
     "descriptions through the same checks, so it shows how often real copy goes beyond the catalog facts. "
     "Coverage leaves out brand, category, tags and type."

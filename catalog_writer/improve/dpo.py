@@ -185,7 +185,7 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
                     "dpo_win_rate_vs_parent": win},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _atomic_adapter_save(peft_model, [adapter / "template.json"], out, child_meta)
+    _atomic_adapter_save(peft_model, [adapter / "template.json", adapter / "exemplars.jsonl"], out, child_meta)
     shutil.rmtree(work, ignore_errors=True)
     del trainer, peft_model, model  # free the training copy before evaluation loads two more
     register_child(voice, out)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.inference.leakage import word_variants
 from catalog_writer.inference.generate import Engine, GenerationSettings, adapter_version, load_template
 
 
@@ -48,16 +49,24 @@ class VllmGenerator(Engine):
             max_lora_rank=max(8, rank), gpu_memory_utilization=gpu_memory_utilization,
         )
         self.template = load_template(adapter)
+        from catalog_writer.dataset.retrieval import template_index
+
+        self.exemplar_index = template_index(self.template, adapter)
         self.model_version = adapter_version(adapter)
         self.lora = LoRARequest(self.model_version, 1, str(Path(adapter).resolve())) if adapter else None
         self._vllm = vllm
 
-    def _complete(self, prompts, s: GenerationSettings, progress):
-        params = self._vllm.SamplingParams(
-            n=s.num_variants, temperature=s.temperature if s.do_sample else 0.0,
+    def _complete(self, prompts, s: GenerationSettings, progress, avoid=None):
+        options = dict(
+            n=s.candidates, temperature=s.temperature if s.do_sample else 0.0,
             top_p=s.top_p if s.do_sample else 1.0, repetition_penalty=s.repetition_penalty,
             max_tokens=s.max_new_tokens, min_tokens=s.min_new_tokens, seed=s.seed,
         )
+        params = self._vllm.SamplingParams(**options)
+        if avoid and any(avoid):  # vLLM's bad_words: each prompt bans its own exemplars' facts (leakage.py)
+            params = [self._vllm.SamplingParams(**options, bad_words=sorted({v.strip() for w in words
+                                                                              for v in word_variants(w)}) or None)
+                      for words in avoid]
         outs = self.llm.chat(prompts, params, lora_request=self.lora, use_tqdm=False)
         results = []
         for o in outs:

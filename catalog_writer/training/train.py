@@ -72,6 +72,8 @@ def run_training(
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
     if register and out.resolve().parent.name == "adapters":  # models/adapters/NAME -> models/voices.json
+    if (data / "exemplars.jsonl").exists():  # the template's exemplar corpus: generation rebuilds the prompts
+        shutil.copyfile(data / "exemplars.jsonl", out / "exemplars.jsonl")
         registry.register_voice(meta["voice"], out, root=registry.models_root(out))
     _print_summary(out, meta)
     return out
