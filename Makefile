@@ -28,7 +28,7 @@ model: install
 demo: model
 	$(CW) inspect $(DEMO)
 	$(CW) prepare $(DEMO) -o $(RUN)/data --voice "Fernhill & Co."
-	$(CW) train $(RUN)/data -o models/adapters/fernhill --config configs/cpu-qlora.yaml \
+	$(CW) train $(RUN)/data -o models/adapters/fernhill --config configs/cpu-qlora.yaml --force \
 		$(if $(DEMO_STEPS),--max-steps $(DEMO_STEPS))
 	$(CW) evaluate $(RUN)/data/test.jsonl --adapter models/adapters/fernhill --report $(RUN)/report
 	$(CW) generate $(DEMO) -o $(RUN)/demo-catalog.filled.csv --adapter models/adapters/fernhill --only-missing

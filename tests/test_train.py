@@ -113,6 +113,51 @@ def test_parent_and_extra_records(trained, tiny_model_dir, dataset, tmp_path):
         run_training(dataset, child, base_model=tiny_model_dir, method="lora", max_steps=1, overrides=QUIET)
 
 
+def test_a_finished_adapter_with_another_config_is_refused_or_replaced(tiny_model_dir, dataset, tmp_path, capsys):
+    """Same config (even after `prepare` rewrote manifest.json): kept. More steps: refused with what differs,
+    unless --force. A run.json from before fingerprints still shows a changed step count and method."""
+    out = tmp_path / "adapter"
+    kw = dict(base_model=tiny_model_dir, method="lora", overrides=QUIET, register=False)
+    run_training(dataset, out, max_steps=1, **kw)
+    stamp = (out / "run.json").stat().st_mtime_ns
+    manifest = dataset / "manifest.json"
+    manifest.write_text(manifest.read_text().replace("{", '{"created_at": "later", ', 1))  # prepare ran again
+    run_training(dataset, out, max_steps=1, **kw)
+    assert (out / "run.json").stat().st_mtime_ns == stamp and "already trained" in capsys.readouterr().out
+
+    with pytest.raises(CatalogWriterError, match=r"sft\.max_steps 1 -> 2.*--force"):
+        run_training(dataset, out, max_steps=2, **kw)
+    assert (out / "run.json").stat().st_mtime_ns == stamp  # refused: nothing touched
+    run_training(dataset, out, max_steps=2, force=True, **kw)
+    assert "replacing the adapter" in capsys.readouterr().out
+    assert registry.read_adapter_meta(out)["metrics"]["steps"] == 2
+
+    meta = registry.read_adapter_meta(out)  # as written before run.json kept the resolved config
+    del meta["config"]["resolved"]
+    registry.write_adapter_meta(out, meta)
+    with pytest.raises(CatalogWriterError, match=r"model\.method lora -> qlora.*sft\.max_steps 2 -> 3"):
+        run_training(dataset, out, max_steps=3, **{**kw, "method": "qlora"})
+    run_training(dataset, out, max_steps=2, **kw)  # the legacy file's steps, method and base match: kept
+
+
+def test_cli_refuses_another_config_in_one_line(tiny_model_dir, dataset, tmp_path, capsys, monkeypatch):
+    """`catalog-writer train` again with more steps: exit 2, one line naming what differs."""
+    from catalog_writer.app.cli import main
+
+    args = ["catalog-writer", "train", str(dataset), "-o", str(tmp_path / "adapter"), "--base-model",
+            str(tiny_model_dir), "--method", "lora", "--max-steps"]
+    codes = []
+    for steps in ("1", "2"):
+        monkeypatch.setattr(sys, "argv", [*args, steps])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main()
+        codes.append(e.value.code)
+    err = capsys.readouterr().err.strip().splitlines()  # of the second run
+    assert codes == [0, 2] and len(err) == 1 and "Traceback" not in err[0]
+    assert "sft.max_steps 1 -> 2" in err[0] and "--force" in err[0]
+
+
 # Runs `catalog-writer ARGS` in a subprocess that SIGKILLs itself at the end of step KILL_AT_STEP, before
 # that step's checkpoint could be written: a deterministic "killed between checkpoints".
 KILLER = """

@@ -136,10 +136,12 @@ def train(
 ) -> None:
     """Fine-tune a LoRA/QLoRA adapter on a prepared dataset."""
     from catalog_writer.training import train as train_mod
+    force: Annotated[bool, typer.Option(
+        help="Replace a finished adapter in OUT trained with a different config (same config: kept).")] = False,
 
     train_mod.run_training(
         data, out, config=config, base_model=base_model, method=method,
-        max_steps=max_steps, epochs=epochs, resume=resume,
+        max_steps=max_steps, epochs=epochs, resume=resume, force=force,
     )
 
 

@@ -14,8 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from catalog_writer.training import modeling
-
+from catalog_writer.training import fingerprints, modeling
 from catalog_writer.training import registry
 from catalog_writer.training import recipe as recipes
 from catalog_writer.core.errors import CatalogWriterError
@@ -40,16 +39,22 @@ def run_training(
     voice: str | None = None,
     overrides: dict[str, dict] | None = None,
     register: bool = True,
+    force: bool = False,
 ) -> Path:
-    """Train an adapter into `out` and return it; run.json is written last (its absence = unfinished)."""
+    """Train an adapter into `out` and return it; run.json is written last (its absence = unfinished).
+
+    A finished adapter already in `out` is kept when it was trained with the same resolved config, and
+    otherwise refused (one line saying what differs) unless `force`, which replaces it.
+    """
     data, out = Path(data), Path(out)
     # 1. Recipe: YAML sections -> SFTConfig / LoraConfig; command-line flags win.
     recipe = recipes.load_recipe(config, overrides=_merge(overrides, max_steps=max_steps, epochs=epochs))
-    if _already_trained(out, data, recipe):
+    base = modeling.resolve_base(base_model or (modeling.adapter_base(parent) if parent else None))
+    fingerprint = fingerprints.run_fingerprint(data, recipe, base, parent, method, extra_train_records)
+    if fingerprints.keep_finished(out, fingerprint, force):
         return out
     _check_output(out, resume)
-    # 2. Base model and method (QLoRA where 4-bit loading works, else LoRA).
-    base = modeling.resolve_base(base_model or (modeling.adapter_base(parent) if parent else None))
+    # 2. Method (QLoRA where 4-bit loading works, else LoRA).
     method = choose_method(method or recipe["model"].get("method"))
     # 3. Data: conversational prompt/completion records only.
     train_ds, eval_ds = load_datasets(data, extra_train_records)
@@ -67,13 +72,14 @@ def run_training(
     if not trainer.is_world_process_zero():  # other ranks of a multi-GPU run stop here
         return out
     shutil.copyfile(data / "template.json", out / "template.json")
+    if (data / "exemplars.jsonl").exists():  # the template's exemplar corpus: generation rebuilds the prompts
+        shutil.copyfile(data / "exemplars.jsonl", out / "exemplars.jsonl")
     meta = describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out,
                         n_extra=len(extra_train_records or []), resumed_from=checkpoint)
+    meta["config"]["resolved"] = fingerprint
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
     if register and out.resolve().parent.name == "adapters":  # models/adapters/NAME -> models/voices.json
-    if (data / "exemplars.jsonl").exists():  # the template's exemplar corpus: generation rebuilds the prompts
-        shutil.copyfile(data / "exemplars.jsonl", out / "exemplars.jsonl")
         registry.register_voice(meta["voice"], out, root=registry.models_root(out))
     _print_summary(out, meta)
     return out
@@ -95,21 +101,7 @@ def _manifest_sha256(data: Path) -> str:
     return hashlib.sha256((data / "manifest.json").read_bytes()).hexdigest()
 
 
-def _already_trained(out: Path, data: Path, recipe: dict) -> bool:
-    """Idempotent re-runs (`make demo` twice): same dataset and recipe -> keep the finished adapter."""
-    if not (out / registry.RUN_FILE).exists() or not (data / "manifest.json").exists():
-        return False
-    meta = registry.read_adapter_meta(out)
-    if meta.get("dataset_manifest_sha256") == _manifest_sha256(data) and \
-            meta.get("config", {}).get("recipe") == recipe["source"]["path"] and not meta.get("parent"):
-        print(f"already trained on this dataset with this recipe: {out} (delete it to train again)")
-        return True
-    return False
-
-
 def _check_output(out: Path, resume: bool) -> None:
-    if (out / registry.RUN_FILE).exists():
-        raise CatalogWriterError("a finished adapter is already there: choose another -o or delete it", file=out)
     if not resume and _last_checkpoint(out):
         raise CatalogWriterError("checkpoints of an unfinished run are there: add --resume or delete it", file=out)
 
@@ -276,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--epochs", type=float)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--force", action="store_true", help="Replace a finished adapter trained with another config.")
     p.add_argument("--parent", type=Path)
     p.add_argument("--version")
     p.add_argument("--save-steps", type=int, help="Validate and checkpoint every N steps (overrides the recipe).")
@@ -285,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run_training(a.data, a.out, config=a.config, base_model=a.base_model, method=a.method,
                      max_steps=a.max_steps, epochs=a.epochs, resume=a.resume, parent=a.parent,
-                     version=a.version, overrides=overrides)
+                     version=a.version, overrides=overrides, force=a.force)
     except CatalogWriterError as e:
         raise SystemExit(f"error: {e}") from None
 
