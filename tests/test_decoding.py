@@ -30,9 +30,9 @@ def test_cli_defaults_and_help_come_from_the_settings(command):
         if param is None:
             continue
         assert param.default == getattr(defaults, f.name), f.name
-        assert param.help == describe(f.name)
+        assert param.help.startswith(describe(f.name))
         checked += 1
-    assert checked >= (11 if command == "generate" else 1)
+    assert checked >= (11 if command == "generate" else 3)
 
 
 def test_every_field_is_documented_and_has_an_option():
@@ -162,3 +162,123 @@ def test_prepare_saves_the_profile_and_evaluation_uses_it(tmp_path):
     assert 100 <= length["max_new_tokens"] < 160  # the demo's references are ~70 words
     settings = decoding_settings(tmp_path / "data" / "test.jsonl", batch_size=4)
     assert settings.max_new_tokens == length["max_new_tokens"] and not settings.do_sample
+
+
+class Canned:
+    """An engine whose candidates are given texts, in order (selection is tested without a model)."""
+
+    def __new__(cls, texts: list[str]):
+        from catalog_writer.dataset.prompts import PromptTemplate
+        from catalog_writer.inference.generate import Engine
+
+        class _Canned(Engine):
+            def _complete(self, prompts, s, progress, avoid=None):
+                return [[(texts[k % len(texts)], 7, False) for k in range(s.candidates)] for _ in prompts]
+
+        engine = _Canned()
+        engine.template, engine.model_version = PromptTemplate(), "canned@v1"
+        return engine
+
+
+SCARF = dict(id="heron-scarf", title="Heron Scarf", brand="Fernhill & Co.", attributes={"Material": "alpaca blend"},
+             options={"Colour": ["Slate", "Moss"]})
+CANDIDATES = [
+    "A merino scarf in red. Made in Portugal.",           # two invented facts
+    "An alpaca blend scarf in Slate.",                   # faithful, half the colours
+    "An alpaca blend scarf in Slate and Moss. It is OEKO-TEX certified.",  # full coverage, one claim
+    "An alpaca blend scarf in Slate and Moss.",          # faithful, full coverage
+]
+
+
+def test_best_of_keeps_fewest_claims_then_highest_coverage():
+    from catalog_writer.ingest.catalog import Product
+
+    product = Product(**SCARF)
+    (greedy,) = Canned(CANDIDATES).generate([product], GenerationSettings())[0]
+    assert greedy.text == CANDIDATES[0] and greedy.flags["unsupported"]  # one candidate: kept, flagged
+    (best,) = Canned(CANDIDATES).generate([product], GenerationSettings(best_of=4))[0]
+    assert best.text == CANDIDATES[3] and best.flags["unsupported"] == [] and best.flags["coverage"] == 1.0
+    (of3,) = Canned(CANDIDATES[:3]).generate([product], GenerationSettings(best_of=3))[0]
+    assert of3.text == CANDIDATES[1]  # no claims beats full coverage with a claim
+    two = Canned(CANDIDATES).generate([product], GenerationSettings(best_of=2, num_variants=2))[0]
+    assert [d.text for d in two] == [CANDIDATES[3], CANDIDATES[1]] and two[0].settings["best_of"] == 2
+
+
+def test_strict_drops_unsupported_sentences():
+    from catalog_writer.ingest.catalog import Product
+
+    product = Product(**SCARF)
+    (d,) = Canned(CANDIDATES[2:3]).generate([product], GenerationSettings(strict=True))[0]
+    assert d.text == "An alpaca blend scarf in Slate and Moss." and d.flags["unsupported"] == []
+    assert "OEKO" not in d.html
+    # strict candidates compete on what they keep: the one left with full coverage wins
+    (d,) = Canned(CANDIDATES[:3]).generate([product], GenerationSettings(strict=True, best_of=3))[0]
+    assert d.text == "An alpaca blend scarf in Slate and Moss."
+
+
+def test_generator_decodes_best_of_candidates(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from catalog_writer.inference.generate import Generator
+    from catalog_writer.ingest.catalog import Product
+
+    gen = Generator.from_loaded(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                AutoTokenizer.from_pretrained(tiny_model_dir))
+    seen = []
+    inner = gen._complete
+    gen._complete = lambda *a, **k: seen.append(out := inner(*a, **k)) or out
+    drafts = gen.generate([Product(**SCARF)], GenerationSettings(max_new_tokens=3, best_of=3, num_variants=2))
+    assert len(seen[0][0]) == 6 and len(drafts[0]) == 2  # 2 variants x 3 candidates decoded, 2 kept
+
+
+@pytest.fixture()
+def eval_data(tiny_model_dir, tmp_path):
+    """A two-product test set like `prepare` writes, and a random LoRA adapter on the tiny model."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from catalog_writer.dataset.prompts import PromptTemplate
+
+    data = tmp_path / "data"
+    template = PromptTemplate(target_words=3)  # a 7-token budget keeps the tiny model quick
+    template.save(data / "template.json")
+    rows = [("Heron Scarf", {"Material": "alpaca blend", "Colour": "Slate"}, "An alpaca blend scarf in Slate."),
+            ("Oak Board", {"Material": "Oak", "Length": "40 cm"}, "A 40 cm serving board of solid oak.")]
+    with (data / "test.jsonl").open("w") as f:
+        for i, (title, facts, ref) in enumerate(rows):
+            f.write(json.dumps({"id": f"p{i}", "title": title, "attributes": facts,
+                                "prompt": template.messages_from_facts(title, facts),
+                                "completion": [{"role": "assistant", "content": ref}]}) + "\n")
+    torch.manual_seed(1)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(tmp_path / "adapter")
+    template.save(tmp_path / "adapter" / "template.json")
+    return data / "test.jsonl", tmp_path / "adapter"
+
+
+def test_evaluate_best_of_block(eval_data, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    import json
+
+    test_file, adapter = eval_data
+    code, out, err = run_cli(["evaluate", test_file, "--adapter", adapter, "--base-model", tiny_model_dir,
+                              "--best-of", "3", "--strict", "--json", "--batch-size", "2", "--report",
+                              tmp_path / "report"], capsys, monkeypatch)
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result["tuned_best_of"]) == set(result["tuned"])  # same keys beside tuned
+    assert result["decoding_best_of"]["best_of"] == 3 and result["decoding_best_of"]["strict"] is True
+    assert result["decoding_best_of"]["do_sample"] is True and result["decoding"]["do_sample"] is False
+    assert result["tuned_best_of"]["unsupported_per_output"] == 0.0  # strict leaves no unsupported sentence
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "tuned_best_of" in md.split("## Metrics")[1].splitlines()[2]
+    rows = [json.loads(line) for line in (tmp_path / "report" / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(r["system"] for r in rows).count("tuned_best_of") == 2
+
+
+def test_evaluate_best_of_needs_an_adapter(eval_data, capsys, monkeypatch):
+    code, _, err = run_cli(["evaluate", eval_data[0], "--best-of", "2"], capsys, monkeypatch)
+    assert_one_line_error(code, err, "--best-of", "--adapter")

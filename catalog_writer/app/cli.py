@@ -152,6 +152,10 @@ def evaluate(
     base_model: BaseOpt = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate on the first N products.")] = None,
     batch_size: BatchSizeOpt = DECODING.batch_size,
+    best_of: Annotated[
+        int, typer.Option(help=describe("best_of") + " Scored as the block tuned_best_of.")
+    ] = DECODING.best_of,
+    strict: StrictOpt = DECODING.strict,
     json: bool = False,
     report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
 ) -> None:
@@ -160,7 +164,7 @@ def evaluate(
 
     evaluate_mod.run_evaluation(
         test_file, adapter=adapter, base_model=base_model, limit=limit, batch_size=batch_size,
-        as_json=json, report_dir=report,
+        as_json=json, report_dir=report, best_of=best_of, strict=strict,
     )
 
 

@@ -9,7 +9,7 @@ The pure metrics live in `catalog_writer.quality.metrics` and are re-exported he
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the te
     unsupported_claims,
 )
 
-SYSTEMS = ("tuned", "base", "copy")
+SYSTEMS = ("tuned", "tuned_best_of", "base", "copy")
 PREDICTIONS = "predictions.jsonl"
 
 
@@ -79,9 +79,10 @@ def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:
 
 def generate_system(
     name: str, records: list[dict], settings, base_model: Path | None, adapter: Path | None,
-    store: Path | None, progress,
+    store: Path | None, progress, pick=None,
 ) -> tuple[list[str], str]:
-    """Outputs of one model (base + optional adapter) for every record, reusing saved ones."""
+    """Outputs of one model (base + optional adapter) for every record, reusing saved ones. `pick(record,
+    raws)` -> (raw, text) chooses among a record's candidates (best-of, see `record_picker`)."""
     from catalog_writer.inference.generate import Generator, adapter_version
     from catalog_writer.inference.postprocess import postprocess
 
@@ -106,6 +107,9 @@ def generate_system(
                      "text": postprocess(raw[0], truncated=False), "model_version": version}
                     for i, raw in zip(chunk, raws)
                 ]
+                if pick is not None:
+                    for row, i, raw in zip(rows, chunk, raws):
+                        row["raw"], row["text"] = pick(records[i], raw)
                 for row in rows:
                     done[row["id"]] = row
                 if store is not None:
@@ -115,6 +119,23 @@ def generate_system(
         finally:
             gen.close()
     return [done[str(r["id"])]["text"] for r in records], version
+
+
+def record_picker(strict: bool, data_dir: Path):
+    """pick(record, raw candidates) -> (raw, text): the most faithful candidate (inference/selection.py),
+    checked with the dataset's house phrases like the scores are."""
+    from catalog_writer.inference.postprocess import postprocess
+    from catalog_writer.inference.selection import Checker, pick
+    from catalog_writer.quality.house import load_house
+
+    house = load_house(data_dir)
+
+    def choose(record: dict, raws: list[str]) -> tuple[str, str]:
+        texts = [postprocess(raw, truncated=False) for raw in raws]
+        (best,) = pick(texts, Checker.for_record(record, house), strict=strict)
+        return raws[best.index], best.text
+
+    return choose
 
 
 def free_memory() -> None:
@@ -156,14 +177,21 @@ def run_evaluation(
     batch_size: int = 16,
     as_json: bool = False,
     report_dir: Path | None = None,
+    best_of: int = 1,
+    strict: bool = False,
 ) -> dict:
-    """Score tuned (if an adapter is given), base and copy systems; print, report, return the result."""
+    """Score tuned (if an adapter is given), base and copy systems; print, report, return the result.
+    With `best_of` > 1 or `strict` the adapter runs once more, keeping the most faithful of `best_of`
+    samples per product (strict: without unsupported sentences), scored as the block `tuned_best_of`."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from catalog_writer.training import modeling
 
     settings = decoding_settings(test_file, batch_size)  # a bad option fails before any file is read
+    picked = replace(settings, best_of=best_of, strict=strict).validate()
+    if (best_of > 1 or strict) and adapter is None:
+        raise CatalogWriterError("--best-of and --strict choose among the tuned adapter's drafts: give --adapter")
     records = load_records(test_file, limit)
     if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
         raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
@@ -184,6 +212,11 @@ def run_evaluation(
             preds["tuned"], versions["tuned"] = generate_system(
                 "tuned", records, settings, base_model, Path(adapter), store, progress)
             free_memory()
+            if best_of > 1 or strict:
+                preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
+                    "tuned_best_of", records, picked, base_model, Path(adapter), store, progress,
+                    pick=record_picker(strict, Path(test_file).parent))
+                free_memory()
         preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None, store, progress)
     preds["copy"], versions["copy"] = [copy_baseline(r) for r in records], "copy"
 
@@ -191,6 +224,7 @@ def run_evaluation(
         "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
         "adapter": str(adapter) if adapter else None, "adapter_version": versions.get("tuned"),
         "decoding": asdict(settings.effective()),
+        **({"decoding_best_of": asdict(picked.effective())} if "tuned_best_of" in preds else {}),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     for name, texts in preds.items():
@@ -228,5 +262,8 @@ def print_summary(result: dict) -> None:
     console = Console()
     console.print(table)
     console.print("The copy baseline only strings the facts together: high ROUGE there is not a description.")
+    if best := result.get("decoding_best_of"):
+        console.print(f"tuned_best_of: the most faithful of {best['best_of']} samples per product (temperature "
+                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
     if result.get("report"):
         console.print(f"Report: {result['report']}")

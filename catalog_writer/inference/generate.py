@@ -18,6 +18,7 @@ from typing import Any
 from catalog_writer.ingest.catalog import Product
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference.postprocess import postprocess, to_html
+from catalog_writer.inference.selection import Checker, pick
 from catalog_writer.inference.settings import GenerationSettings
 
 __all__ = ["Draft", "Engine", "GenerationSettings", "Generator", "adapter_version", "faithfulness", "load_template"]
@@ -80,23 +81,48 @@ class Engine(ABC):
 
     template: Any
     model_version: str = "base"
+    exemplar_index: Any = None
+    """The template's exemplar corpus (dataset.retrieval.ExemplarIndex), None without retrieval."""
 
     @abstractmethod
     def _complete(
-        self, prompts: list[list[dict]], s: GenerationSettings, progress: Progress | None
+        self, prompts: list[list[dict]], s: GenerationSettings, progress: Progress | None,
+        avoid: list[list[str]] | None = None,
     ) -> list[list[tuple[str, int, bool]]]:
-        """Per prompt, per variant: (raw text, new tokens, truncated by the token limit)."""
+        """Per prompt, per candidate (`s.candidates`): (raw text, new tokens, truncated by the token limit).
+        `avoid[i]`: words prompt i must not write (its exemplars' facts, see leakage.py)."""
+
+    def exemplars_for(self, product: Product) -> list:
+        """The similar described products shown in the product's prompt (never the product itself)."""
+        if self.exemplar_index is None or not self.template.exemplars_k:
+            return []
+        return self.exemplar_index.for_product(product, self.template.exemplars_k)
+
+    def avoid_for(self, product: Product) -> list[str]:
+        """Words of the product's exemplars' facts and titles that its own facts lack (banned in decoding)."""
+        from catalog_writer.dataset import retrieval
+
+        shown = self.exemplars_for(product)
+        if not shown:
+            return []
+        if getattr(self, "_house", None) is None:
+            self._house = retrieval.house_words(e.description for e in self.exemplar_index.exemplars)
+        from catalog_writer.dataset.prompts import product_facts
+
+        return retrieval.leak_terms(shown, product.title, product_facts(product), self._house)
 
     def resolve(self, settings: GenerationSettings) -> GenerationSettings:
         """Settings as applied by this engine: the token budget from its template's length profile."""
         return settings.effective(getattr(self.template, "length", None))
 
     def messages(self, product: Product, settings: GenerationSettings) -> list[dict]:
-        return self.template.messages(product, target_words=settings.target_words)
+        return self.template.messages(product, target_words=settings.target_words,
+                                      exemplars=self.exemplars_for(product))
 
-    def generate_messages(self, prompts: list[list[dict]], settings: GenerationSettings) -> list[list[str]]:
+    def generate_messages(self, prompts: list[list[dict]], settings: GenerationSettings,
+                          avoid: list[list[str]] | None = None) -> list[list[str]]:
         """Raw completions (special tokens removed, not post-processed) for chat prompts."""
-        out = self._complete(prompts, self.resolve(settings), None)
+        out = self._complete(prompts, self.resolve(settings), None, avoid)
         return [[t for t, _, _ in variants] for variants in out]
 
     def generate(
@@ -105,18 +131,26 @@ class Engine(ABC):
         """Descriptions for products: outer list per product, inner per variant."""
         s = self.resolve(settings)
         prompts = [self.messages(p, s) for p in products]
-        results = self._complete(prompts, s, progress)
+        results = self._complete(prompts, s, progress, [self.avoid_for(p) for p in products])
         drafts = []
-        for product, prompt, variants in zip(products, prompts, results):
-            row = []
-            for raw, n_tokens, truncated in variants:
-                text = postprocess(raw, truncated=truncated)
-                row.append(Draft(
-                    product_id=product.id, text=text, html=to_html(text), flags=faithfulness(text, product),
-                    model_version=self.model_version, settings=asdict(s), prompt=prompt, new_tokens=n_tokens,
-                ))
-            drafts.append(row)
+        for product, prompt, candidates in zip(products, prompts, results):
+            # Each variant is the most faithful of its best_of candidates (strict: after dropping
+            # unsupported sentences); with one candidate this only computes its flags.
+            texts = [postprocess(raw, truncated=truncated) for raw, _, truncated in candidates]
+            drafts.append([Draft(
+                product_id=product.id, text=c.text, html=to_html(c.text), flags=c.flags,
+                model_version=self.model_version, settings=asdict(s), prompt=prompt,
+                new_tokens=candidates[c.index][1],
+            ) for c in pick(texts, self.checker(product), keep=s.num_variants, strict=s.strict)])
         return drafts
+
+    def checker(self, product: Product) -> Checker:
+        """The claim checker for a product's drafts: its facts, the exemplars its prompt showed, the
+        brand's house phrases when the adapter has them."""
+        from catalog_writer.dataset.prompts import product_facts
+
+        shown = [{**e.facts, "title": e.title} for e in self.exemplars_for(product)]
+        return Checker(product_facts(product), product.title, getattr(self, "house", None), shown or None)
 
     def close(self) -> None:
         pass
@@ -133,14 +167,24 @@ class Generator(Engine):
     def __init__(self, base_model: Path | None = None, adapter: Path | None = None, dtype: str = "auto") -> None:
         from catalog_writer.training import modeling
 
+        from catalog_writer.dataset.retrieval import template_index
+
+        template = load_template(adapter)
+        index = template_index(template, adapter)  # before the model loads: a wrong corpus fails fast
         model, tokenizer = modeling.load_for_inference(base_model, adapter, dtype=dtype, merge=True)
-        self._setup(model, tokenizer, load_template(adapter), adapter_version(adapter))
+        self._setup(model, tokenizer, template, adapter_version(adapter))
+        self.exemplar_index = index
+        from catalog_writer.quality.house import load_house
+
+        self.house = load_house(adapter)  # the brand's voice phrases are not claims (None when absent)
 
     @classmethod
-    def from_loaded(cls, model, tokenizer, template=None, model_version: str = "base") -> Generator:
+    def from_loaded(cls, model, tokenizer, template=None, model_version: str = "base",
+                    exemplar_index=None) -> Generator:
         """Wrap an already loaded model/tokenizer (tests, benchmarks, the app's cached model)."""
         self = cls.__new__(cls)
         self._setup(model, tokenizer, template if template is not None else load_template(None), model_version)
+        self.exemplar_index = exemplar_index
         return self
 
     @classmethod
@@ -184,8 +228,10 @@ class Generator(Engine):
         """Prompt length in tokens per product (the batch job sorts by it to limit padding)."""
         return [len(x) for x in self.encode([self.messages(p, settings) for p in products])]
 
-    def _complete(self, prompts, s, progress):
+    def _complete(self, prompts, s, progress, avoid=None):
         import torch
+
+        from catalog_writer.inference.leakage import leakage_processor
 
         from catalog_writer.inference.processors import generated_only
 
@@ -194,7 +240,7 @@ class Generator(Engine):
         results: list[list[tuple[str, int, bool]]] = [[] for _ in ids]
         kwargs: dict[str, Any] = {
             "max_new_tokens": s.max_new_tokens, "min_new_tokens": s.min_new_tokens or None,
-            "num_return_sequences": s.num_variants, "eos_token_id": self.stop_ids,
+            "num_return_sequences": s.candidates, "eos_token_id": self.stop_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
             # Repetition controls come as processors that skip the prompt (processors.py): off here.
             "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
@@ -213,7 +259,10 @@ class Generator(Engine):
             key = ",".join(str(ids[i]) for i in chunk).encode()
             torch.manual_seed(s.seed * 1_000_003 + zlib.crc32(key))
             with torch.inference_mode():
-                out = self.model.generate(**batch, **kwargs, logits_processor=generated_only(s, width))
+                processors = generated_only(s, width)
+                if avoid and (leak := leakage_processor(self.tokenizer, [avoid[i] for i in chunk], s.candidates)):
+                    processors.append(leak)
+                out = self.model.generate(**batch, **kwargs, logits_processor=processors)
             new = out[:, width:].tolist()
             done_tokens = 0
             for j, seq in enumerate(new):
@@ -221,7 +270,7 @@ class Generator(Engine):
                 n = len(seq) if cut is None else cut + 1
                 body = seq if cut is None else seq[:cut]
                 text = self.tokenizer.decode(body, skip_special_tokens=True).strip()
-                results[chunk[j // s.num_variants]].append((text, n, cut is None))
+                results[chunk[j // s.candidates]].append((text, n, cut is None))
                 done_tokens += n
             if progress:
                 progress(len(chunk), done_tokens)

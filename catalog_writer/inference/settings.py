@@ -66,6 +66,11 @@ class GenerationSettings:
         """True when decoding samples: asked for, or implied by variants or best-of."""
         return self.do_sample or self.num_variants > 1 or self.best_of > 1
 
+    @property
+    def candidates(self) -> int:
+        """Sequences decoded per prompt: every variant is the best of `best_of` samples."""
+        return self.num_variants * self.best_of
+
     def budget(self, length: dict | None = None) -> int:
         """New-token budget: explicit, else from a word target, else the adapter's profile, else 160.
 

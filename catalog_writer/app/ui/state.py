@@ -229,8 +229,12 @@ def settings_input(prefix: str, variants: bool = True):
     if variants:
         n = c[3].number_input("Variants", 1, 4, d.num_variants, key=f"{prefix}_variants",
                               help=describe("num_variants"))
+    c2 = st.columns(4)
+    best_of = c2[0].number_input("Best of", 1, 8, d.best_of, key=f"{prefix}_best_of", help=describe("best_of"))
+    strict = c2[1].checkbox("Strict", d.strict, key=f"{prefix}_strict", help=describe("strict"))
     return GenerationSettings(do_sample=decoding == "sample", temperature=float(temperature),
-                              target_words=int(target) or None, num_variants=int(n))
+                              target_words=int(target) or None, num_variants=int(n), best_of=int(best_of),
+                              strict=bool(strict))
 
 
 def rerun_when_finished(job, status: dict, prefix: str) -> None:

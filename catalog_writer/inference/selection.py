@@ -1,0 +1,68 @@
+"""Best-of-N and strict drafts: keep the candidate the claim checker likes best, drop unsupported sentences.
+
+Sampling several candidates and keeping the most faithful one is a cheap way to fewer invented facts
+(reranking by a faithfulness score, arXiv 2303.03278). The order is: fewest unsupported claims, then the
+highest attribute coverage, then a non-empty text, then the first sampled. `strict` drops every sentence
+with an unsupported claim (quality.claims) before a candidate is scored, so strict candidates compete on
+what they keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Checker:
+    """The claim checker bound to one product: its facts, title, the brand's house phrases and the facts
+    of the exemplars its prompt showed (for leakage)."""
+
+    facts: dict
+    title: str = ""
+    house: Any = None
+    exemplars: list[dict] | None = None
+
+    @classmethod
+    def for_record(cls, record: dict, house: Any = None) -> Checker:
+        """A checker for a prepared test record (attributes, title, exemplars' facts)."""
+        exemplars = record.get("exemplar_facts")
+        if exemplars is None and record.get("exemplars"):
+            exemplars = [{**e.get("facts", {}), "title": e.get("title", "")} for e in record["exemplars"]]
+        return cls(record.get("attributes", {}), record.get("title", ""), house, exemplars)
+
+    def flags(self, text: str) -> dict:
+        """unsupported, missing, coverage and per-sentence claims (quality.metrics.faithfulness_flags)."""
+        from catalog_writer.quality.metrics import faithfulness_flags
+
+        return faithfulness_flags(text, self.facts, self.title, house=self.house, exemplars=self.exemplars)
+
+    def strict(self, text: str) -> str:
+        """`text` without its sentences that carry an unsupported claim."""
+        from catalog_writer.quality.claims import drop_unsupported_sentences
+
+        return drop_unsupported_sentences(text, self.facts, self.title, self.house, self.exemplars)
+
+
+@dataclass
+class Choice:
+    """A kept candidate: its index among the candidates, its final text (strict applied) and flags."""
+
+    index: int
+    text: str
+    flags: dict
+
+
+def rank_key(choice: Choice) -> tuple:
+    flags = choice.flags
+    return len(flags.get("unsupported") or []), -float(flags.get("coverage") or 0.0), not choice.text.strip(), \
+        choice.index
+
+
+def pick(texts: list[str], checker: Checker, keep: int = 1, strict: bool = False) -> list[Choice]:
+    """The `keep` best of `texts` (post-processed candidates), best first."""
+    choices = []
+    for i, text in enumerate(texts):
+        final = checker.strict(text) if strict else text
+        choices.append(Choice(i, final, checker.flags(final)))
+    return sorted(choices, key=rank_key)[:keep]
