@@ -60,6 +60,23 @@ def test_recipe_misspelt_key_still_an_error(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "a").exists()
 
 
+
+# --- 4. the feedback database ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["feedback", "stats"], ["feedback", "export", "--kind", "sft", "-o", "x.jsonl"]])
+@pytest.mark.parametrize("content", [b"product,description\nJar,A jar.\n", bytes(range(256)) * 8])
+def test_db_that_is_not_sqlite(command, content, tmp_path, capsys, monkeypatch):
+    """CATALOG_WRITER_DB pointing at a text (or random binary) file: one line naming the file and the
+    variable; the file is left exactly as it was and no WAL files appear."""
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(command, capsys, monkeypatch, env={"CATALOG_WRITER_DB": str(notes)})
+    assert_one_line_error(code, err, str(notes), "CATALOG_WRITER_DB", "not a database")
+    assert notes.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no x.jsonl, no -wal/-shm
+
+
 # --- 6. Ctrl-C ---------------------------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -106,9 +106,13 @@ class Store:
                 if conn.dialect.name == "postgresql":  # serialise concurrent first starts
                     conn.execute(text("SELECT pg_advisory_xact_lock(727100)"))
                 return migrate(conn)
-        except OperationalError as e:
+        except DatabaseError as e:  # e.g. "file is not a database": a text file as CATALOG_WRITER_DB
+            self.engine.dispose()
             reason = " ".join(str(e.orig).split())  # one line: the CLI prints errors on a single line
-            raise CatalogWriterError(f"cannot open the feedback database {self.display_url}: {reason}") from None
+            env = os.environ.get(ENV_VAR)
+            source = f" (from {ENV_VAR})" if env and resolve_url(env) == self.url else ""
+            raise CatalogWriterError(f"cannot open the feedback database {self.display_url}{source}: {reason}"
+                                     ) from None
 
     def close(self) -> None:
         self.engine.dispose()
