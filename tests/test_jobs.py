@@ -9,6 +9,7 @@ from pathlib import Path
 from catalog_writer.app import batch_jobs
 
 from catalog_writer.app import jobs
+from catalog_writer.core.fileio import write_json_atomic
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ui" / "shop.csv"
 
@@ -50,7 +51,7 @@ def test_cancel_stops_the_whole_job(tmp_path):
 def test_status_of_a_runner_that_died_is_lost(tmp_path):
     job = jobs.start_job("quick", [["--help"]], root=tmp_path)
     _wait(job)
-    jobs._write_json(job.dir / "status.json", {"state": "running", "pid": 2**22 + 12345})
+    write_json_atomic(job.dir / "status.json", {"state": "running", "pid": 2**22 + 12345})
     assert job.status()["state"] == "lost"
 
 

@@ -12,6 +12,7 @@ import pytest
 from catalog_writer.dataset import pairs
 from catalog_writer.ingest.catalog import Catalog, Product
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import read_jsonl
 from catalog_writer.dataset.prompts import PromptTemplate
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo-catalog.csv"
@@ -51,7 +52,7 @@ def make_catalog(tmp_path: Path, n: int = 40) -> Catalog:
 
 
 def read_split(out: Path) -> dict[str, list[dict]]:
-    return {s: pairs.load_jsonl(out / f"{s}.jsonl") for s in (*pairs.SPLITS, "to_write")}
+    return {s: read_jsonl(out / f"{s}.jsonl") for s in (*pairs.SPLITS, "to_write")}
 
 
 def test_shingles_and_near_duplicate_groups():
@@ -168,17 +169,6 @@ def test_errors_for_unusable_input(tmp_path):
     assert not (tmp_path / "ds").exists()
     with pytest.raises(CatalogWriterError, match="below 1"):
         pairs.prepare_dataset(make_catalog(tmp_path), tmp_path / "ds", val_frac=0.5, test_frac=0.5)
-
-
-def test_load_jsonl_reports_the_broken_line(tmp_path):
-    f = tmp_path / "x.jsonl"
-    f.write_text('{"a": 1}\n\n{"b": 2}\n{oops\n', encoding="utf-8")
-    with pytest.raises(CatalogWriterError, match="row 4"):
-        pairs.load_jsonl(f)
-    f.write_text('{"a": 1}\n\n{"b": 2}\n', encoding="utf-8")
-    assert pairs.load_jsonl(f) == [{"a": 1}, {"b": 2}]
-    with pytest.raises(CatalogWriterError, match="not found"):
-        pairs.load_jsonl(tmp_path / "missing.jsonl")
 
 
 def test_print_summary_shows_counts(tmp_path, capsys):

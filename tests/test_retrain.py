@@ -161,6 +161,7 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
 
     from catalog_writer.ingest import catalog
 
+    from catalog_writer.core.fileio import read_jsonl
     from catalog_writer.dataset import pairs
 
     from catalog_writer.training import registry
@@ -178,7 +179,7 @@ def test_retrain_child_from_approved_edits(tiny_model_dir, tmp_path):
                           max_steps=1, overrides=quick)
     url = f"sqlite:///{tmp_path / 'fb.db'}"
     s = Store(url)
-    train_recs, test_recs = pairs.load_jsonl(data / "train.jsonl")[:3], pairs.load_jsonl(data / "test.jsonl")[:1]
+    train_recs, test_recs = read_jsonl(data / "train.jsonl")[:3], read_jsonl(data / "test.jsonl")[:1]
     for rec in train_recs + test_recs:
         gid = s.add_generation(s.snapshot_product(rec, "demo-catalog.csv"), rec["prompt"], "Model text.", "tiny@v1")
         s.add_review(gid, "ann", "approved", rating=5, edited_text=f"Edited: {rec['title']} in brand voice.")

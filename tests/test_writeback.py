@@ -12,7 +12,8 @@ import pytest
 from catalog_writer.ingest import writeback
 from catalog_writer.ingest.catalog import parse_mapping, read_catalog
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.ingest.writeback import escape_formula, unescape_formula, write_catalog
+from catalog_writer.core.fileio import escape_formula, unescape_formula
+from catalog_writer.ingest.writeback import write_catalog
 
 CATS = Path(__file__).parent / "fixtures" / "catalogs"
 

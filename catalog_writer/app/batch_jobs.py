@@ -7,10 +7,9 @@ after the Streamlit server restarts.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+from catalog_writer.core.fileio import atomic_write, read_jsonl, unescape_formula
 from catalog_writer.app.jobs import Job, job_status, to_number
 
 
@@ -27,26 +26,12 @@ def batch_progress(job: Job, out: Path) -> tuple[int, int]:
 
 def _journal(path: Path) -> list[dict]:
     """Journal records (a line cut short by a kill is skipped, as the batch job itself does)."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(rec, dict) and rec.get("id") and rec.get("variants"):
-                    rows.append(rec)
-    except OSError:
-        pass
-    return rows
+    return [r for r in read_jsonl(path, skip_broken=True) if r.get("id") and r.get("variants")]
 
 
 def _flags_file(out: Path) -> list[dict]:
     """The `OUT.flags.csv` side file (id, row, model_version, unsupported, missing, coverage...)."""
     import csv
-
-    from catalog_writer.ingest.writeback import unescape_formula
 
     path = Path(out).with_name(Path(out).name + ".flags.csv")
     if not path.exists():
@@ -109,12 +94,10 @@ def write_subset(cat, ids: set[str], out: Path) -> Path:
     import csv
 
     keep = sorted({r - 2 for p in cat.products if p.id in ids for r in p.rows if r >= 2})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+
+    def write(f) -> None:
         w = csv.writer(f, delimiter=cat.delimiter if cat.encoding != "xlsx" else ",")
         w.writerow(cat.header)
         w.writerows(cat.table[i] for i in keep if i < len(cat.table))
-    os.replace(tmp, out)
-    return out
+
+    return atomic_write(Path(out), write)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from catalog_writer.core.fileio import write_json_atomic
+
 JOBS_ROOT = Path("runs/jobs")
 FINISHED = ("done", "failed", "cancelled")
 
@@ -52,13 +54,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Atomic write: the UI may read the file at any moment."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -85,7 +80,7 @@ def start_job(
     job_dir = job_dir.resolve()
     commands = [[str(a).replace("{job}", str(job_dir)) for a in c] for c in commands]
     job = Job(job_id, job_dir, kind, commands, _now(), meta or {})
-    _write_json(job_dir / "job.json", {
+    write_json_atomic(job_dir / "job.json", {
         "id": job.id, "kind": kind, "commands": job.commands, "created_at": job.created_at,
         "meta": job.meta, "cwd": os.getcwd(), "env": env or {},
     })
@@ -94,7 +89,7 @@ def start_job(
 
 
 def _launch(job: Job) -> None:
-    _write_json(job.dir / "status.json", {"state": "queued", "queued_at": _now()})
+    write_json_atomic(job.dir / "status.json", {"state": "queued", "queued_at": _now()})
     with open(job.log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "catalog_writer.app.jobs", str(job.dir)],
@@ -239,21 +234,21 @@ def _run(job_dir: Path) -> int:
     spec = _read_json(job_dir / "job.json")
     status = {"state": "running", "pid": os.getpid(), "started_at": _now(), "step": 0,
               "steps": len(spec["commands"])}
-    _write_json(job_dir / "status.json", status)
+    write_json_atomic(job_dir / "status.json", status)
     env = {**os.environ, **spec.get("env", {}), "PYTHONUNBUFFERED": "1"}
     child: subprocess.Popen | None = None
 
     def _term(signum, frame):  # cancel: stop the child, record, leave
         if child and child.poll() is None:
             child.terminate()
-        _write_json(job_dir / "status.json", {**status, "state": "cancelled", "finished_at": _now()})
+        write_json_atomic(job_dir / "status.json", {**status, "state": "cancelled", "finished_at": _now()})
         os._exit(143)
 
     signal.signal(signal.SIGTERM, _term)
     rc = 0
     for i, cmd in enumerate(spec["commands"]):
         status.update(step=i + 1, command=cmd)
-        _write_json(job_dir / "status.json", status)
+        write_json_atomic(job_dir / "status.json", status)
         print(f"$ catalog-writer {' '.join(cmd)}", flush=True)
         t0 = time.monotonic()
         child = subprocess.Popen([sys.executable, "-m", "catalog_writer.app.cli", *cmd],
@@ -263,7 +258,7 @@ def _run(job_dir: Path) -> int:
         if rc != 0:
             break
     status.update(state="done" if rc == 0 else "failed", rc=rc, finished_at=_now())
-    _write_json(job_dir / "status.json", status)
+    write_json_atomic(job_dir / "status.json", status)
     return rc
 
 

@@ -9,24 +9,20 @@ joined with union-find, so no text the model trained on reappears in val or test
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import shutil
-import tempfile
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.ingest.catalog import USABLE_WORDS, Catalog, Product, has_reference
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import atomic_dir, write_json_atomic, write_jsonl_atomic
 from catalog_writer.dataset.lengths import length_profile
 from catalog_writer.dataset.prompts import PromptTemplate, product_facts
 
 __all__ = [
     "SPLITS",
     "assign_splits",
-    "load_jsonl",
     "near_duplicate_groups",
     "prepare_dataset",
     "print_summary",
@@ -167,12 +163,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-
-
 def prepare_dataset(
     cat: Catalog,
     out_dir: str | Path,
@@ -232,43 +222,13 @@ def prepare_dataset(
         "seed": seed,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    with atomic_dir(out_dir) as tmp:
         for s in SPLITS:
-            _write_jsonl(tmp / f"{s}.jsonl", records[s])
-        _write_jsonl(tmp / "to_write.jsonl", to_write)
+            write_jsonl_atomic(tmp / f"{s}.jsonl", records[s])
+        write_jsonl_atomic(tmp / "to_write.jsonl", to_write)
         template.save(tmp / "template.json")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
-        old = None
-        if out_dir.exists():
-            # renaming a folder onto a fresh empty one is atomic on POSIX
-            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json_atomic(tmp / "manifest.json", manifest)
     return manifest
-
-
-def load_jsonl(path: str | Path) -> list[dict]:
-    """Records of a JSONL file (blank lines skipped); a broken line raises CatalogWriterError with its row."""
-    path = Path(path)
-    out = []
-    try:
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        out.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise CatalogWriterError(f"invalid JSON ({e.msg})", file=path, row=n) from None
-    except FileNotFoundError:
-        raise CatalogWriterError("file not found", file=path) from None
-    return out
 
 
 def print_summary(manifest: dict, out_dir: str | Path) -> None:

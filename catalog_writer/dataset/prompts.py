@@ -7,17 +7,15 @@ tokenizer-independent estimate (see there), so rendering never depends on which 
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import read_json_object, write_json_atomic
 
 if TYPE_CHECKING:
     from catalog_writer.ingest.catalog import Product
@@ -262,27 +260,21 @@ class PromptTemplate:
 
     def save(self, path: str | Path) -> Path:
         """Write the template as JSON, atomically (temp file in the same folder, then replace)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, ensure_ascii=False, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> PromptTemplate:
         path = Path(path)
         if path.is_dir():
             path = path / "template.json"
+        data = read_json_object(path, "template.json")
+        defaults = cls()
+        for f in fields(cls):  # a hand-edited or corrupt file fails here, naming the field, not mid-generation
+            value, default = data.get(f.name), getattr(defaults, f.name)
+            if value is not None and default is not None and not isinstance(value, type(default)):
+                raise CatalogWriterError(f"not a valid template.json: {f.name!r} must be "
+                                         f"{type(default).__name__}, not {type(value).__name__}", file=path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CatalogWriterError("prompt template not found", file=path) from None
-        except json.JSONDecodeError as e:
-            msg = f"not a valid template.json ({e.msg})"
-            raise CatalogWriterError(msg, file=path, row=e.lineno) from None
-        if not isinstance(data, dict):
-            raise CatalogWriterError("template.json must hold a JSON object", file=path)
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise CatalogWriterError(f"not a valid template.json ({e})", file=path) from None

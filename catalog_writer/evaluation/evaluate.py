@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
     attribute_coverage,
     copy_baseline,
@@ -32,15 +33,14 @@ PREDICTIONS = "predictions.jsonl"
 
 def load_records(test_file: Path, limit: int | None = None) -> list[dict]:
     """Test records with a reference completion; clear errors for a wrong file."""
-    from catalog_writer.dataset.pairs import load_jsonl
-
     test_file = Path(test_file)
     if not test_file.is_file():
         raise CatalogWriterError("test file not found (run `catalog-writer prepare` first)", file=test_file)
-    records = load_jsonl(test_file)
-    for i, r in enumerate(records, start=1):
+    records = []
+    for line, r in iter_jsonl(test_file):
         if not r.get("prompt") or not (r.get("completion") or [{}])[0].get("content"):
-            raise CatalogWriterError("record has no prompt or reference completion", file=test_file, row=i)
+            raise CatalogWriterError("record has no prompt or reference completion", file=test_file, row=line)
+        records.append(r)
     records = records[:limit] if limit else records
     if not records:
         raise CatalogWriterError("no test records to evaluate", file=test_file)
@@ -64,17 +64,10 @@ def decoding_settings(test_file: Path, batch_size: int):
 
 def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:
     """Earlier predictions with the same system/model/settings key, by record id (resume)."""
-    done: dict[str, dict] = {}
-    if path is None or not path.exists():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash: generate that product again
-        if row.get("key") == key:
-            done[str(row["id"])] = row
-    return done
+    if path is None:
+        return {}
+    # A line cut by a crash is skipped: that product is generated again.
+    return {str(row["id"]): row for row in read_jsonl(path, skip_broken=True) if row.get("key") == key}
 
 
 def generate_system(
@@ -113,8 +106,7 @@ def generate_system(
                 for row in rows:
                     done[row["id"]] = row
                 if store is not None:
-                    with store.open("a", encoding="utf-8") as f:
-                        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+                    append_jsonl(store, rows)
                 progress.advance(task, len(chunk))
         finally:
             gen.close()

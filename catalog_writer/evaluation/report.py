@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from catalog_writer.core.fileio import atomic_write, write_json_atomic
 from catalog_writer.quality.metrics import unsupported_claims, word_count
 
 SYSTEM_COLOURS = {"tuned": "#2b6cb0", "tuned_best_of": "#319795", "base": "#a0aec0", "copy": "#dd6b20",
@@ -32,23 +31,10 @@ NOTE = (
 )
 
 
-def _atomic_write(path: Path, write) -> Path:
-    """Call write(tmp_path), then move it over `path`: no half-written report files."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def _save(fig, path: Path) -> str:
     import matplotlib.pyplot as plt
 
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"), binary=True)
     plt.close(fig)
     return path.name
 
@@ -155,7 +141,6 @@ def write_report(out: Path, result: dict, records: list[dict], preds: dict[str, 
     """Write charts, metrics.json and report.md into `out`; returns the report.md path."""
     out.mkdir(parents=True, exist_ok=True)
     images = charts(out, result, records, preds)
-    _atomic_write(out / "metrics.json",
-                  lambda tmp: tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8"))
+    write_json_atomic(out / "metrics.json", result)
     text = markdown(result, records, preds, images)
-    return _atomic_write(out / "report.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(out / "report.md", lambda f: f.write(text))

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import write_jsonl_atomic
 from catalog_writer.feedback.store import Store
 
 KINDS = ("sft", "preference", "kto")
@@ -124,22 +123,6 @@ def preference_records(store: Store) -> list[dict]:
     return out
 
 
-def write_jsonl(records: list[dict], out: Path) -> Path:
-    """Atomic JSONL write: a temp file in the same folder, then os.replace."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
 def export(kind: str, out: Path, store: Store) -> int:
     """Write one export kind to `out`; return the number of records. Nothing to export -> error."""
     builders = {"sft": sft_records, "preference": preference_records, "kto": kto_records}
@@ -149,7 +132,7 @@ def export(kind: str, out: Path, store: Store) -> int:
     if not records:
         raise CatalogWriterError(f"nothing to export as {kind}: the feedback database has no usable reviews",
                                  file=store.display_url)
-    write_jsonl(records, out)
+    write_jsonl_atomic(out, records)
     return len(records)
 
 

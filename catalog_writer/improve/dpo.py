@@ -12,14 +12,13 @@ implicit reward prefers chosen" with the parent as reference: [log pc(yw) - log 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import atomic_dir, iter_jsonl
 from catalog_writer.improve.retrain import (
     base_of,
     child_dir,
@@ -53,13 +52,7 @@ def load_preferences(path: Path) -> list[dict]:
     if not path.exists():
         raise CatalogWriterError("preference file not found", file=path)
     rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CatalogWriterError(f"not JSON: {e.msg}", file=path, row=i) from None
+    for i, r in iter_jsonl(path):
         for k in ("prompt", "chosen", "rejected"):
             if not isinstance(r.get(k), list) or not r[k]:
                 raise CatalogWriterError(f"needs {k!r} as a list of chat messages", file=path, row=i)
@@ -110,17 +103,12 @@ def _atomic_adapter_save(model, extra_files: list[Path], out: Path, meta: dict) 
     """Save only the trained ("default") adapter + template + run.json into `out` via a staging folder."""
     from catalog_writer.training import registry
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
-        staging = Path(tmp) / "adapter"
+    with atomic_dir(out) as staging:
         model.save_pretrained(staging, selected_adapters=["default"])
         for f in extra_files:
             if f.exists():
                 shutil.copy2(f, staging / f.name)
         registry.write_adapter_meta(staging, meta)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
 
 
 def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps: int | None = None,

