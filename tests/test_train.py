@@ -205,6 +205,70 @@ def test_killed_between_checkpoints_resumes_from_the_last_one(tiny_model_dir, tm
     assert metrics["steps"] == 13
 
 
+class Killed(Exception):
+    """Stands in for a SIGKILL in-process: raised at the end of a step, before its checkpoint."""
+
+
+def _die_at(step: int):
+    from transformers import TrainerCallback
+
+    from catalog_writer.training import train
+
+    class Die(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise Killed(step)
+
+    build = train.build_trainer
+    return lambda *a, **kw: (trainer := build(*a, **kw), trainer.add_callback(Die()))[0]
+
+
+def test_train_page_restart_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """The Train page's commands, run as its job runner runs them (Restart runs them again): the train
+    command carries --resume, so a job killed at step 12 of 13 continues from checkpoint-10."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from catalog_writer.app import jobs
+    from catalog_writer.app.cli import main
+    from catalog_writer.training import train
+
+    for key, value in {"BASE": tiny_model_dir, "DB": f"sqlite:///{tmp_path / 'f.db'}", "MODELS": tmp_path / "models",
+                       "RUNS": tmp_path / "runs", "CATALOG": REPO / "tests" / "fixtures" / "ui" / "shop.csv"}.items():
+        monkeypatch.setenv(f"CATALOG_WRITER_{key}", str(value))
+    monkeypatch.setattr(jobs, "_launch", lambda job: None)  # this test runs the commands itself
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("catalog_writer/app/ui/train_page.py").run()
+    at.text_input(key="train_name").input("shop")
+    at.selectbox(key="train_method").set_value("lora")
+    at.number_input(key="train_steps").set_value(13)
+    at.number_input(key="train_eval").set_value(0)
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.load_job(Path(at.session_state["train_job"]))
+    prepare, train_cmd = job.commands
+    assert train_cmd[0] == "train" and "--resume" in train_cmd
+
+    def run(cmd):
+        monkeypatch.setattr(sys, "argv", ["catalog-writer", *cmd])
+        with pytest.raises(SystemExit) as e:
+            main()
+        return e.value.code
+
+    assert run(prepare) == 0
+    with monkeypatch.context() as m:
+        m.setattr(train, "build_trainer", _die_at(12))
+        with pytest.raises((Killed, SystemExit)):  # SystemExit if the CLI ever wraps unexpected errors
+            run(train_cmd)
+    out = Path(job.meta["adapter"])
+    assert [d.name for d in out.glob("checkpoint-*")] == ["checkpoint-10"]
+    assert run(prepare) == 0 and run(train_cmd) == 0  # what Restart runs
+    metrics = registry.read_adapter_meta(out)["metrics"]
+    assert (metrics["resumed_from_step"], metrics["steps"]) == (10, 13)
+    assert run(prepare) == 0 and run(train_cmd) == 0  # restarted after a later step failed: kept
+    assert "already trained" in capsys.readouterr().out
+
+
 # --- recipes ----------------------------------------------------------------------------------------------
 
 RECIPES = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("accelerate"))

@@ -64,7 +64,9 @@ with new_tab:
                 prepare += ["--format", st.session_state["catalog_format"]]
             if brand.strip():
                 prepare += ["--voice", brand.strip()]
-            train = ["train", "{job}/data", "-o", str(out), *base_args]
+            # --resume from the start: a fresh folder trains from step 0, and Restart (which runs the same
+            # commands again) continues a killed run from its last checkpoint instead of refusing.
+            train = ["train", "{job}/data", "-o", str(out), *base_args, "--resume"]
             if config:
                 train += ["--config", str(config)]
             if method != "default":
