@@ -77,6 +77,66 @@ def test_db_that_is_not_sqlite(command, content, tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no x.jsonl, no -wal/-shm
 
 
+
+# --- 5. JSONL lines that are not objects -------------------------------------------------------------------
+
+NOT_OBJECTS = [("[1, 2]", "array"), ("3", "number"), ('"text"', "string"), ("null", "null")]
+
+
+def _spoil(path: Path, line: str, at: int = 2) -> None:
+    """Put `line` in as line `at` of a JSONL file."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(at - 1, line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("line, kind", NOT_OBJECTS[:2])
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_train_jsonl_line_not_an_object(line, kind, split, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    from train_helpers import make_dataset
+
+    data = make_dataset(tmp_path / "data", n_train=4, n_val=2)
+    _spoil(data / f"{split}.jsonl", line)
+    out = tmp_path / "adapter"
+    code, _, err = run_cli(["train", data, "-o", out, "--base-model", tiny_model_dir, "--max-steps", "1"],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, str(data / f"{split}.jsonl"), "row 2", kind, "not a JSON object")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("line, kind", NOT_OBJECTS)
+def test_test_jsonl_line_not_an_object(line, kind, demo_data, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    data = Path(shutil.copytree(demo_data, tmp_path / "data"))
+    _spoil(data / "test.jsonl", line, at=3)
+    report = tmp_path / "report"
+    code, _, err = run_cli(["evaluate", data / "test.jsonl", "--base-model", tiny_model_dir, "--report", report],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, str(data / "test.jsonl"), "row 3", kind, "not a JSON object")
+    assert not report.exists()
+
+
+@pytest.mark.parametrize("line, kind", NOT_OBJECTS[:2])
+def test_preferences_line_not_an_object(line, kind, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    import json
+
+    parent = tmp_path / "models" / "adapters" / "shop"
+    parent.mkdir(parents=True)
+    (parent / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model_dir)}))
+    (parent / "run.json").write_text(json.dumps({"voice": "shop", "version": "v1", "base_model": str(tiny_model_dir)}))
+    msgs = [{"role": "user", "content": "Jar"}]
+    pair = {"prompt": msgs, "chosen": [{"role": "assistant", "content": "A jar."}],
+            "rejected": [{"role": "assistant", "content": "A pot."}], "product_id": "p1"}
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text(json.dumps(pair) + "\n" + json.dumps(pair) + "\n")
+    _spoil(prefs, line)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, _, err = run_cli(["dpo", "--adapter", parent, "--preferences", prefs], capsys, monkeypatch)
+    assert_one_line_error(code, err, str(prefs), "row 2", kind, "not a JSON object")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no child, no work folder
+
+
 # --- 6. Ctrl-C ---------------------------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parent.parent
