@@ -205,6 +205,41 @@ def test_killed_between_checkpoints_resumes_from_the_last_one(tiny_model_dir, tm
     assert metrics["steps"] == 13
 
 
+@pytest.fixture()
+def no_4bit_kernel(monkeypatch):
+    """bitsandbytes as on a machine without 4-bit kernels (the probe's result is cached: clear it)."""
+    F = pytest.importorskip("bitsandbytes.functional")
+
+    def fail(*a, **kw):
+        raise NotImplementedError("no 4-bit kernel for this device\nsecond line")
+
+    monkeypatch.setattr(F, "quantize_4bit", fail)
+    modeling.qlora_problem.cache_clear()
+    yield F
+    modeling.qlora_problem.cache_clear()  # monkeypatch restores quantize_4bit after this; probe again then
+
+
+def test_qlora_fallback_is_recorded_and_printed_with_its_reason(no_4bit_kernel, tiny_model_dir, dataset, tmp_path,
+                                                                capsys):
+    out = tmp_path / "adapter"
+    run_training(dataset, out, base_model=tiny_model_dir, method="qlora", max_steps=1, overrides=QUIET,
+                 register=False)
+    meta = registry.read_adapter_meta(out)
+    reason = "NotImplementedError: no 4-bit kernel for this device"
+    assert meta["method"] == "lora" and meta["method_requested"] == "qlora" and reason in meta["method_fallback"]
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("adapter saved:") and "lora, fell back from qlora" in summary and reason in summary
+
+
+def test_a_bug_in_the_4bit_probe_is_not_taken_for_a_missing_kernel(no_4bit_kernel, monkeypatch):
+    def bug(*a, **kw):
+        raise TypeError("quantize_4bit() got an unexpected keyword argument")
+
+    monkeypatch.setattr(no_4bit_kernel, "quantize_4bit", bug)
+    with pytest.raises(TypeError):
+        modeling.qlora_problem()
+
+
 class Killed(Exception):
     """Stands in for a SIGKILL in-process: raised at the end of a step, before its checkpoint."""
 

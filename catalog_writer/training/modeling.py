@@ -163,21 +163,35 @@ def compute_dtype(dtype: str = "auto"):
 
 
 @functools.cache
-def qlora_available() -> bool:
-    """True when bitsandbytes can quantize to nf4 and backprop through it on this machine."""
+def qlora_problem() -> str | None:
+    """Why QLoRA cannot train here (None when it can): quantize one matrix to nf4, multiply, backprop.
+
+    Only the failures of a missing library or a backend without 4-bit kernels mean "train plain LoRA";
+    anything else is a bug and propagates.
+    """
     try:
         import bitsandbytes as bnb
         import bitsandbytes.functional as F
-        import torch
+    except ImportError as e:  # not installed, or its native library does not load on this platform
+        return f"bitsandbytes does not import ({e})"
+    import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
         w = torch.randn(64, 64, dtype=torch.bfloat16, device=device)
         q, state = F.quantize_4bit(w, quant_type="nf4")
         x = torch.randn(2, 64, dtype=torch.bfloat16, device=device, requires_grad=True)
         bnb.matmul_4bit(x, q.t(), quant_state=state).sum().backward()
-        return bool(torch.isfinite(x.grad).all())
-    except Exception:  # noqa: BLE001 - any failure means "use plain LoRA"
-        return False
+    except (RuntimeError, NotImplementedError, OSError) as e:  # no kernel for this device / dtype
+        return f"bitsandbytes 4-bit does not run on {device}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    if not bool(torch.isfinite(x.grad).all()):
+        return f"bitsandbytes 4-bit gives non-finite gradients on {device}"
+    return None
+
+
+def qlora_available() -> bool:
+    """True when bitsandbytes can quantize to nf4 and backprop through it on this machine."""
+    return qlora_problem() is None
 
 
 def _device_map():

@@ -55,7 +55,8 @@ def run_training(
         return out
     _check_output(out, resume)
     # 2. Method (QLoRA where 4-bit loading works, else LoRA).
-    method = choose_method(method or recipe["model"].get("method"))
+    requested = method or recipe["model"].get("method")
+    method, fallback = choose_method(requested)
     # 3. Data: conversational prompt/completion records only.
     train_ds, eval_ds = load_datasets(data, extra_train_records)
     # 4. Model (always a fresh load), trainer, callbacks.
@@ -77,6 +78,7 @@ def run_training(
     meta = describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out,
                         n_extra=len(extra_train_records or []), resumed_from=checkpoint)
     meta["config"]["resolved"] = fingerprint
+    meta["method_requested"], meta["method_fallback"] = requested, fallback
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
     if register and out.resolve().parent.name == "adapters":  # models/adapters/NAME -> models/voices.json
@@ -114,16 +116,18 @@ def _last_checkpoint(out: Path) -> str | None:
 
 # --- 2. method ------------------------------------------------------------------------------------------
 
-def choose_method(requested: str | None) -> str:
-    """"qlora" / "lora" as asked; "auto" or None: QLoRA where bitsandbytes 4-bit works, else LoRA."""
-    if requested in (None, "auto"):
-        return "qlora" if modeling.qlora_available() else "lora"
-    if requested not in ("qlora", "lora"):
+def choose_method(requested: str | None) -> tuple[str, str | None]:
+    """(method, why it fell back or None): "qlora" / "lora" as asked; "auto" or None: QLoRA where
+    bitsandbytes 4-bit works. QLoRA that cannot run here falls back to plain LoRA, and says why."""
+    if requested not in (None, "auto", "qlora", "lora"):
         raise CatalogWriterError(f"unknown method {requested!r} (qlora|lora)")
-    if requested == "qlora" and not modeling.qlora_available():
-        print("4-bit loading does not work here: training plain LoRA instead")
-        return "lora"
-    return requested
+    if requested == "lora":
+        return "lora", None
+    problem = modeling.qlora_problem()
+    if problem is None:
+        return "qlora", None
+    print(f"QLoRA falls back to plain LoRA: {problem}")
+    return "lora", problem
 
 
 # --- 3. data --------------------------------------------------------------------------------------------
@@ -251,7 +255,8 @@ def _drop_checkpoints(out: Path) -> None:
 def _print_summary(out: Path, meta: dict) -> None:
     m = meta["metrics"]
     fmt = lambda v, s=".3f": format(v, s) if isinstance(v, (int, float)) else "-"
-    print(f"adapter saved: {out} ({meta['voice']}@{meta['version']}, {meta['method']}): "
+    fell_back = f", fell back from qlora: {meta['method_fallback']}" if meta.get("method_fallback") else ""
+    print(f"adapter saved: {out} ({meta['voice']}@{meta['version']}, {meta['method']}{fell_back}): "
           f"{m['steps']} steps, train loss {fmt(m['final_train_loss'])}, val loss {fmt(m['eval_loss'])}, "
           f"{fmt(m['tokens_per_second'], '.0f')} tok/s, {fmt(m['train_seconds'], '.0f')} s")
 
