@@ -66,7 +66,7 @@ def _phrase_claims(sentence: str, support: Support) -> Iterator[Found]:
             keys = {root(w) for w, _, _ in _tokens(m.group()) if w not in _FILLER and not w[0].isdigit()}
             if kind == "material":
                 keys = {k for k in keys if not support.has_word(k)}  # "soy wax": the soy is the claim
-            if keys and not support.backs_phrase(keys):
+            if keys and not support.backs_phrase(keys, making=kind == "provenance"):
                 yield kind, m.start(), m.end()
 
 

@@ -134,6 +134,14 @@ def score_lengths(preds: list[str], refs: list[str]) -> dict[str, float]:
     }
 
 
+def _exemplar_facts(record: dict) -> list[dict] | None:
+    """Facts (with titles) of the exemplars a prepared record's prompt showed, for leakage; None if none."""
+    if record.get("exemplar_facts") is not None:
+        return record["exemplar_facts"]
+    shown = record.get("exemplars") or []
+    return [{**e.get("facts", {}), "title": e.get("title", "")} for e in shown] or None
+
+
 def score_system(preds: list[str], records: list[dict], house: HousePhrases | None = None) -> dict:
     """All metrics for one system's outputs on the test records (means over products); `house` is the
     brand's house phrases (dataset folder's house_phrases.json), so its voice is not counted as claims."""
@@ -145,7 +153,7 @@ def score_system(preds: list[str], records: list[dict], house: HousePhrases | No
     # Products with nothing mentionable would inflate coverage with a free 1.0: leave them out.
     cov = [attribute_coverage(p, r.get("attributes", {})) for p, r in zip(preds, records)
            if _coverable(r.get("attributes", {}))]
-    claims = [unsupported_claims(p, r.get("attributes", {}), r.get("title", ""), house, r.get("exemplar_facts"))
+    claims = [unsupported_claims(p, r.get("attributes", {}), r.get("title", ""), house, _exemplar_facts(r))
               for p, r in zip(preds, records)]
     mean = lambda xs: sum(xs) / len(xs) if xs else 0.0
     return {

@@ -14,6 +14,9 @@ _NOT_LEAKED = {"brand", "vendor", "category", "categories", "tags", "type", "pro
                "ean", "upc"}
 
 
+_CARE_KEY = re.compile(r"(?i)\s*(?:care|washing|cleaning|laundry)\b")
+
+
 def root(word: str) -> str:
     """A coarser stem for matching claim words to facts: washable ~ wash, dried ~ dry, poured ~ pour."""
     s = stem(word)
@@ -48,15 +51,18 @@ class Support:
         fact_materials = {w for w in words(self.raw) if w in MATERIALS}
         self.materials = fact_materials - {FAMILY.get(w) for w in fact_materials}
         self.value_roots = [roots(t) | {FAMILY[w] for w in words(t) if w in FAMILY} for t in self.value_texts]
+        # A care fact ("Hand wash cold") backs care claims, not how the product was made ("by hand").
+        self.making_roots = [r for r, t in zip(self.value_roots, self.value_texts) if not _CARE_KEY.match(t)]
         self.leak_values, self.leak_names = self._leaks(exemplars or [])
 
     def has_word(self, word: str) -> bool:
         """Is this one (folded, canonical) word backed anywhere in the facts or title?"""
         return word in self.words or stem(word) in self.words or root(word) in self.words
 
-    def backs_phrase(self, key_roots: set[str]) -> bool:
-        """Do all these key words occur together in one fact (key + value) or in the title?"""
-        return not key_roots or any(key_roots <= vr for vr in self.value_roots)
+    def backs_phrase(self, key_roots: set[str], making: bool = False) -> bool:
+        """Do all these key words occur together in one fact (key + value) or in the title? With `making`,
+        care facts do not count."""
+        return not key_roots or any(key_roots <= vr for vr in (self.making_roots if making else self.value_roots))
 
     def _leaks(self, exemplars: list[dict]) -> tuple[list[frozenset[str]], list[str]]:
         """For each exemplar value, its content stems this product does not have ("Merino wool" beside a
