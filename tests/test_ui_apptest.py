@@ -131,6 +131,8 @@ def test_write_page_generate_edit_rate_approve_persist(app_env):
     assert again.text_area(key=f"edit_{gid}").value == "A warm lambswool blanket, woven in Wales."
     assert again.feedback(key=f"rate_{gid}").value == 3
     assert any("approved" in m.value for m in again.markdown)
+    facts = again.table[0].value  # the facts the prompt gives the model (dataset.prompts.product_facts)
+    assert list(facts["fact"])[:2] == ["Brand", "Category"] and "Heron" not in set(facts["fact"])
 
 
 def test_ab_page_blind_choice_stored_as_comparison(app_env, tiny_model_dir):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from catalog_writer.dataset.prompts import product_facts
 from catalog_writer.inference import generate
 
 from catalog_writer.inference import postprocess
@@ -33,11 +34,11 @@ product = by_id[pid]
 settings = state.settings_input("write")
 
 with st.expander("Product facts", expanded=False):
-    st.write(f"**Brand:** {state.md_escape(product.brand or '-')}  \n"
-             f"**Category:** {state.md_escape(' > '.join(product.category) or '-')}")
-    facts = {**product.attributes, **{k: ", ".join(v) for k, v in product.options.items()}}
+    facts = product_facts(product)  # exactly the facts the prompt gives the model, brand and category first
     if facts:
-        st.table({"attribute": list(facts), "value": list(facts.values())})
+        st.table({"fact": list(facts), "value": list(facts.values())})
+    else:
+        st.caption("No facts: the catalog row has no brand, category or attributes.")
     if product.description:
         st.text_area("Current description in the catalog", product.description, disabled=True, height=120)
 
