@@ -295,3 +295,46 @@ def test_train_page_retrain_job_targets_the_next_version(app_env, tiny_model_dir
     while job.status()["state"] in ("queued", "running"):  # stopped, not left running after the test
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_write_page_opens_on_the_brands_active_voice(app_env, tiny_model_dir):
+    """After training, the page opens on the active version of the catalog brand's voice, not on base."""
+    from catalog_writer.training import registry
+
+    make_lora_adapter(tiny_model_dir, app_env["models"], "aurora", "v1", seed=3)  # another brand's voice
+    make_lora_adapter(tiny_model_dir, app_env["models"], "fernhill", "v1", seed=1)
+    make_lora_adapter(tiny_model_dir, app_env["models"], "fernhill", "v2", seed=2)
+    registry.promote(app_env["models"], "fernhill@v2")
+    at = _app("write_page.py")
+    assert at.selectbox(key="write_voice").value == "fernhill@v2 (active)"  # the catalog is Fernhill & Co.'s
+
+
+def test_write_page_highlights_unsupported_sentences(app_env):
+    """Each sentence with an unsupported claim is highlighted with its claims; an edit is checked afresh."""
+    from catalog_writer.inference.generate import Draft, faithfulness
+    from catalog_writer.ingest.catalog import read_catalog
+
+    cat = read_catalog(FIXTURE)
+    product = next(p for p in cat.products if p.id == "wren-mug")
+    text = "A stoneware mug in Moss. Made in Portugal from organic bamboo."
+    flags = faithfulness(text, product)
+    assert [len(s["claims"]) > 0 for s in flags["sentences"]] == [False, True]
+    store = _store(app_env)
+    snapshot = store.snapshot_product(product, FIXTURE.name, str(FIXTURE))
+    gid = store.add_draft(snapshot, Draft(product_id=product.id, text=text, html="", flags=flags))
+
+    at = _app("write_page.py")
+    at.selectbox(key="write_product").set_value("wren-mug").run()
+    bodies = [e.proto.body for e in at.get("html")]
+    (body,) = [b for b in bodies if "stoneware mug" in b]
+    assert body.startswith("A stoneware mug in Moss. <mark")  # the supported sentence is not marked
+    assert '<mark title="unsupported:' in body and "Made in Portugal from organic bamboo.</mark>" in body
+    assert "Portugal" in body.split("<sup>")[1] and "<script" not in body
+    assert any("unsupported" in w.value for w in at.warning)
+
+    at.text_area(key=f"edit_{gid}").input("A stoneware mug in Moss.\nMade in Portugal.").run()
+    (body,) = [e.proto.body for e in at.get("html") if "stoneware mug" in e.proto.body]
+    assert "<mark" in body and "Made in Portugal.</mark>" in body and "bamboo" not in body
+    at.text_area(key=f"edit_{gid}").input("A stoneware mug in Moss.").run()
+    (body,) = [e.proto.body for e in at.get("html") if "stoneware mug" in e.proto.body]
+    assert "<mark" not in body and body.startswith("<p>")

@@ -112,8 +112,28 @@ def voices() -> dict[str, Path | None]:
         if a.get("status") != "finished":
             continue  # no run.json yet: still training
         label = f"{a.get('voice') or Path(a['path']).name}@{a.get('version') or 'v1'}"
-        out[label + (" (active)" if a.get("active") else "")] = Path(a["path"])
+        out[label + (ACTIVE if a.get("active") else "")] = Path(a["path"])
     return out
+
+
+ACTIVE = " (active)"
+"""Suffix of an active version's label in the voice pickers."""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.casefold())
+
+
+def default_voice(labels: list[str], brands) -> int:
+    """Index of the voice a page opens on: the active voice named like one of `brands` ("fernhill" for
+    "Fernhill & Co."), else the first active voice, else 0 (base)."""
+    active = [i for i, label in enumerate(labels) if label.endswith(ACTIVE)]
+    wanted = {_key(b) for b in brands if _key(b)}
+    for i in active:
+        name = _key(labels[i].split("@")[0])
+        if name and any(name in b or b in name for b in wanted):
+            return i
+    return active[0] if active else 0
 
 
 @st.cache_data(show_spinner="Reading the catalog...", max_entries=16)
@@ -195,6 +215,29 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$-])")
 def md_escape(text: str) -> str:
     """Model or catalog text shown through markdown: no links, images or formatting get through."""
     return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def flagged_html(text: str, sentences: list[dict] | None) -> str | None:
+    """The draft as HTML with every sentence that makes an unsupported claim highlighted and its claims
+    after it; None when no sentence is flagged. Model text is escaped, then the whole cleaned by nh3."""
+    import html
+
+    import nh3
+
+    flagged = sorted((s for s in sentences or [] if s.get("claims")), key=lambda s: s["start"])
+    parts, pos = [], 0
+    for s in flagged:
+        a, b = s["start"], s["end"]
+        if a < pos or text[a:b] != s["text"]:
+            continue  # offsets of another text (an edit): not highlighted
+        claims = ", ".join(f"{c['text']} ({c['kind']})" for c in s["claims"])
+        parts += [html.escape(text[pos:a]), f'<mark title="unsupported: {html.escape(claims)}">',
+                  html.escape(text[a:b]), f"</mark> <sup>unsupported: {html.escape(claims)}</sup>"]
+        pos = b
+    if not parts:
+        return None
+    body = "".join(parts) + html.escape(text[pos:])
+    return nh3.clean(body.replace("\n", "<br>"), tags={"mark", "sup", "br"}, attributes={"mark": {"title"}})
 
 
 def show_flags(flags: dict | None, where=st) -> None:

@@ -29,8 +29,10 @@ state.forget_stale("write_voice", voices)
 c1, c2 = st.columns([3, 2])
 pid = c1.selectbox("Product", list(by_id), key="write_product",
                    format_func=lambda i: state.product_label(by_id[i]))
-voice = c2.selectbox("Voice / adapter", list(voices), key="write_voice")
 product = by_id[pid]
+# Opens on the active version of the catalog's brand voice (base only when no voice is trained).
+voice = c2.selectbox("Voice / adapter", list(voices), key="write_voice",
+                     index=state.default_voice(list(voices), {p.brand for p in cat.products} | {catalog_name}))
 settings = state.settings_input("write")
 
 with st.expander("Product facts", expanded=False):
@@ -108,13 +110,17 @@ for g in reversed(gens[-6:]):
         left, right = st.columns(2)
         text = st.session_state[f"edit_{gid}"]
         with left:
-            # Model output is rendered only as sanitised HTML (nh3), never with unsafe_allow_html.
-            body = postprocess.to_html(text)
+            # Stored flags are the generator's (with the prompt's exemplars); an edit is checked afresh.
+            stored = g["flags"] or {}
+            flags = stored if text == g["text"] and "sentences" in stored else generate.faithfulness(text, product)
+            # Model output is rendered only as sanitised HTML (nh3), never with unsafe_allow_html;
+            # sentences with an unsupported claim are highlighted with their claims.
+            body = state.flagged_html(text, flags.get("sentences")) or postprocess.to_html(text)
             if body.strip():
                 st.html(body)
             else:
                 st.caption("(empty text)")
-            state.show_flags(generate.faithfulness(text, product) if text != g["text"] else g["flags"])
+            state.show_flags(flags)
             if text.strip() != g["text"].strip():
                 with st.expander("The model's original"):
                     st.text(g["text"])
