@@ -60,9 +60,7 @@ def register_child(voice: str, out: Path) -> None:
     """Add the child as a version of its voice (the active version stays, unless the voice had none)."""
     from catalog_writer.training import registry
 
-    out = out.resolve()
-    root = out.parent.parent if out.parent.name == "adapters" else out.parent  # same rule as training
-    registry.register_voice(voice, out, root=root)
+    registry.register_voice(voice, out, root=registry.models_root(out))
 
 
 # ---- evaluation of parent vs child -------------------------------------------------------------------

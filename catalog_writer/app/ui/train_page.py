@@ -98,15 +98,15 @@ with retrain_tab:
         min_approved = int(r1.number_input("Minimum approved edits", 1, 100_000, 1, key="retrain_min"))
         r_steps = int(r2.number_input("Max steps (0 = recipe)", 0, 100_000, 0, key="retrain_steps"))
         if st.button("Start retraining", type="primary", key="retrain_start"):
-            try:  # the child goes next to its parent as <voice>-v<N+1>, as the retrain command does
+            try:  # the child goes where the retrain command will put it
                 voice, version = retrain.child_version(registry.read_adapter_meta(parent), Path(parent))
+                child = retrain.child_dir(Path(parent), voice, version, None)
             except CatalogWriterError as e:
                 st.error(str(e))
             else:
                 cmd = ["retrain", "--adapter", parent, "--min-approved", str(min_approved)]
                 if r_steps:
                     cmd += ["--max-steps", str(r_steps)]
-                child = Path(parent).parent / f"{voice}-{version}"
                 job = jobs.start_job("retrain", [cmd], root=cfg.jobs, env=env, meta={"adapter": str(child)})
                 st.session_state["train_job"] = str(job.dir)
 
