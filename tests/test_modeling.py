@@ -69,6 +69,38 @@ def test_training_loaders(tiny_model_dir):
     assert type(q.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
 
 
+@pytest.mark.parametrize("fsdp", [False, True])
+def test_qlora_under_fsdp_keeps_one_dtype(fsdp, tiny_model_dir, monkeypatch):
+    """prepare_model_for_kbit_training upcasts norms to fp32, which FSDP cannot shard with bf16 4-bit storage:
+    under FSDP the loader skips it and every non-4-bit weight stays bf16."""
+    if not modeling.qlora_available():
+        pytest.skip("bitsandbytes 4-bit not available here")
+    import torch
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true" if fsdp else "false")
+    model = modeling.load_for_training(tiny_model_dir, "qlora", dtype="bfloat16",
+                                       quantization={"bnb_4bit_quant_storage": "bfloat16"})
+    norm = model.model.layers[0].input_layernorm.weight
+    assert norm.dtype == (torch.bfloat16 if fsdp else torch.float32)
+    float_dtypes = {p.dtype for n, p in model.named_parameters() if "proj" not in n}
+    assert float_dtypes == ({torch.bfloat16} if fsdp else {torch.float32})
+
+
+@pytest.mark.parametrize("r, served", [(4, 8), (8, 8), (12, 16), (16, 16), (48, 64), (200, 256), (300, 320),
+                                       (320, 320), (400, 512), (512, 512)])
+def test_vllm_max_lora_rank_is_one_vllm_accepts(r, served):
+    from catalog_writer.inference.vllm_engine import VLLM_LORA_RANKS, max_lora_rank
+
+    assert max_lora_rank(r) == served and served in VLLM_LORA_RANKS
+
+
+def test_vllm_refuses_a_rank_above_its_largest():
+    from catalog_writer.inference.vllm_engine import max_lora_rank
+
+    with pytest.raises(CatalogWriterError, match="LoRA rank 640"):
+        max_lora_rank(640)
+
+
 @pytest.mark.real_model
 def test_real_base_provenance_and_generation(real_base_dir):
     prov = json.loads((real_base_dir / modeling.PROVENANCE).read_text())

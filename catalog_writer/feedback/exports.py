@@ -158,6 +158,25 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def win_rate(wins: int, decisive: int) -> tuple[float | None, list[float]]:
+    """(win rate, 95% Wilson interval) over decisive comparisons, rounded to 4 places. Ties are not
+    Bernoulli trials: callers leave them out of `decisive`."""
+    lo, hi = wilson_interval(wins, decisive)
+    return (round(wins / decisive, 4) if decisive else None), [round(lo, 4), round(hi, 4)]
+
+
+def win_rate_curve(comparisons: list[dict], first: str, second: str) -> list[dict]:
+    """The win rate of `first` against `second` after each of their decisive comparisons, in order, with its
+    interval (the A/B page's chart; the last point is `stats`' row for the pair)."""
+    points, wins = [], 0
+    decisive = [c for c in comparisons if {c["model_a"], c["model_b"]} == {first, second} and c["winner"] != "tie"]
+    for n, c in enumerate(decisive, start=1):
+        wins += c["winner_model"] == first
+        rate, (lo, hi) = win_rate(wins, n)
+        points.append({"comparison": n, "win rate": rate, "low": lo, "high": hi})
+    return points
+
+
 def stats(store: Store) -> dict:
     """Counts by current status, reviewer and model version, plus A/B win rates.
 
@@ -194,12 +213,9 @@ def stats(store: Store) -> dict:
         ab[pair][c["winner_model"] if c["winner"] != "tie" else "tie"] += 1
     ab_rows = []
     for (a, b), cnt in sorted(ab.items()):
-        decisive = cnt[a] + cnt[b]
-        lo, hi = wilson_interval(cnt[a], decisive)
-        ab_rows.append({"model_a": a, "model_b": b, "comparisons": decisive + cnt["tie"], "wins_a": cnt[a],
-                        "wins_b": cnt[b], "ties": cnt["tie"],
-                        "win_rate_a": round(cnt[a] / decisive, 4) if decisive else None,
-                        "ci95_a": [round(lo, 4), round(hi, 4)]})
+        rate, ci = win_rate(cnt[a], cnt[a] + cnt[b])
+        ab_rows.append({"model_a": a, "model_b": b, "comparisons": cnt[a] + cnt[b] + cnt["tie"], "wins_a": cnt[a],
+                        "wins_b": cnt[b], "ties": cnt["tie"], "win_rate_a": rate, "ci95_a": ci})
     return {"database": store.display_url, "generations": len(gens), "reviews": sum(d["reviews"] for d in
             by_reviewer.values()), "by_status": dict(by_status), "by_reviewer": by_reviewer,
             "by_model": by_model, "ab": ab_rows, "ties": "excluded from win rates (reported separately)"}

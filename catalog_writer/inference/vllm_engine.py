@@ -15,6 +15,18 @@ from catalog_writer.inference.leakage import word_variants
 from catalog_writer.inference.generate import Engine, GenerationSettings, adapter_version, load_template
 
 
+# The LoRA ranks vLLM's engine accepts for max_lora_rank (vllm.config.LoRAConfig.max_lora_rank).
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def max_lora_rank(r: int) -> int:
+    """The smallest rank vLLM accepts that holds an adapter of rank `r` (r=12 -> 16, r=300 -> 320)."""
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= r:
+            return allowed
+    raise CatalogWriterError(f"LoRA rank {r} is above the largest vLLM serves ({VLLM_LORA_RANKS[-1]})")
+
+
 def _import_vllm():
     try:
         import vllm
@@ -46,7 +58,7 @@ class VllmGenerator(Engine):
             rank = int(json.loads(cfg.read_text()).get("r", 16))
         self.llm = vllm.LLM(
             model=str(base), dtype="auto" if dtype == "auto" else dtype, enable_lora=adapter is not None,
-            max_lora_rank=max(8, rank), gpu_memory_utilization=gpu_memory_utilization,
+            max_lora_rank=max_lora_rank(rank), gpu_memory_utilization=gpu_memory_utilization,
         )
         self.template = load_template(adapter)
         from catalog_writer.dataset.retrieval import template_index

@@ -195,9 +195,14 @@ def qlora_available() -> bool:
 
 
 def _device_map():
+def _fsdp() -> bool:
+    """True inside `accelerate launch` with an FSDP config (accelerate sets this variable)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+
+
     import torch
 
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+    if _fsdp():
         return None  # FSDP places (and shards) the weights itself
     if torch.cuda.is_available():
         return {"": int(os.environ.get("LOCAL_RANK", "0"))}  # one whole copy per DDP rank
@@ -246,7 +251,11 @@ def load_for_training(
         model = AutoModelForCausalLM.from_pretrained(
             path, quantization_config=BitsAndBytesConfig(**q), dtype=torch_dtype, device_map=_device_map()
         )
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        # prepare_model_for_kbit_training upcasts every non-4-bit weight to fp32; FSDP can only flatten weights
+        # of one dtype (bnb_4bit_quant_storage == torch_dtype), so under FSDP the weights stay as loaded (TRL
+        # itself enables input gradients for gradient checkpointing).
+        if not _fsdp():
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     else:
         raise CatalogWriterError(f"unknown training method {method!r} (qlora|lora)")
     model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
@@ -290,12 +299,3 @@ def load_for_inference(
             model = model.merge_and_unload()
     model.eval()
     return model, load_tokenizer(path)
-
-
-def merge_adapter(adapter: Path, out: Path, base: Path | None = None) -> Path:
-    """Save base + adapter merged into a plain model folder (e.g. for vLLM), atomically."""
-    model, tok = load_for_inference(base, adapter, merge=True)
-    with atomic_dir(Path(out)) as staging:
-        model.save_pretrained(staging)
-        tok.save_pretrained(staging)
-    return Path(out)

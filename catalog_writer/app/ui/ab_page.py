@@ -113,15 +113,7 @@ if not systems and comps:
     systems = {comps[-1]["model_a"], comps[-1]["model_b"]}
 if systems and len(systems) == 2:
     first, second = sorted(systems)
-    wins = decisive = 0
-    points = []
-    for c in comps:
-        if {c["model_a"], c["model_b"]} != systems or c["winner"] == "tie":
-            continue
-        decisive += 1
-        wins += c["winner_model"] == first
-        lo, hi = exports.wilson_interval(wins, decisive)
-        points.append({"comparison": decisive, "win rate": wins / decisive, "low": lo, "high": hi})
+    points = exports.win_rate_curve(comps, first, second)
     if points:
         st.caption(f"Win rate of {first} against {second} (ties excluded), 95% Wilson interval.")
         data = pd.DataFrame(points)
