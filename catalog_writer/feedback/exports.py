@@ -6,6 +6,11 @@ completions are conversational (`[{"role": "assistant", "content": ...}]`), as T
 - preference: {prompt, chosen, rejected, source, margin, ...ids} from A/B choices (ties skipped), from
               approved edits (edited text over the model's original) and from rating gaps between
               generations of the same product and prompt (`margin` = rating difference; null otherwise).
+              Each text comes with its own generation's prompt, and an A/B pair whose two texts were
+              written from different prompts is left out, not exported with both: DPO compares the two
+              texts' log-probabilities under one prompt and the reward model scores (prompt, text), so a
+              text judged under a prompt it never saw (another template, other exemplars) would teach a
+              preference about the prompt, not the text. `mixed_prompt_comparisons` counts them.
 - kto:        {prompt, completion, label} from approvals (True, the final text) and rejections (False).
 """
 
@@ -87,17 +92,26 @@ def _pair(prompt, chosen: str, rejected: str, source: str, product_id: str, *, m
             "chosen_generation_id": chosen_id, "rejected_generation_id": rejected_id}
 
 
+def _mixed_prompts(comparison: dict) -> bool:
+    return json.dumps(comparison["prompt_a"], sort_keys=True) != json.dumps(comparison["prompt_b"], sort_keys=True)
+
+
+def mixed_prompt_comparisons(store: Store) -> list[int]:
+    """Ids of decisive A/B comparisons whose two texts had different prompts (left out of `preference`)."""
+    return [c["id"] for c in store.comparisons() if c["winner"] != "tie" and _mixed_prompts(c)]
+
+
 def preference_records(store: Store) -> list[dict]:
     """Preference pairs from A/B choices, approved edits and rating gaps; deduplicated (first source wins,
     in that order) and pairs whose two texts are equal are dropped."""
     gens = {g["id"]: g for g in store.generations()}
     pairs = []
     for c in store.comparisons():
-        if c["winner"] == "tie":
+        if c["winner"] == "tie" or _mixed_prompts(c):
             continue
         win, lose = (c["generation_a_id"], c["generation_b_id"])[:: 1 if c["winner"] == "a" else -1]
-        pairs.append(_pair(c["prompt"], gens[win]["text"], gens[lose]["text"], "ab", c["product"]["product_id"],
-                           comparison_id=c["id"], chosen_id=win, rejected_id=lose))
+        pairs.append(_pair(gens[win]["prompt"], gens[win]["text"], gens[lose]["text"], "ab",
+                           c["product"]["product_id"], comparison_id=c["id"], chosen_id=win, rejected_id=lose))
     for g in gens.values():
         if _was_edited(g) and g["review"]["status"] == "approved":
             pairs.append(_pair(g["prompt"], g["review"]["edited_text"], g["text"], "edit",
@@ -140,8 +154,13 @@ def run_export(kind: str, out: Path, db_url: str | None = None) -> int:
     """CLI `feedback export`."""
     from rich.console import Console
 
-    n = export(kind, out, Store(db_url))
-    Console(stderr=True).print(f"wrote {n} {kind} records to {out}")
+    store = Store(db_url)
+    n = export(kind, out, store)
+    console = Console(stderr=True)
+    console.print(f"wrote {n} {kind} records to {out}")
+    if kind == "preference" and (mixed := mixed_prompt_comparisons(store)):
+        console.print(f"left out {len(mixed)} A/B comparison(s) whose two texts had different prompts "
+                      "(a preference pair needs one prompt for both texts)")
     return n
 
 

@@ -94,7 +94,10 @@ class Review(Base):
 
 
 class Comparison(Base):
-    """A/B judgement between two generations of the same product and prompt.
+    """A/B judgement between two generations of the same product.
+
+    `prompt` is system A's prompt; each generation keeps its own, and two systems (another template,
+    other exemplars) may have been given different prompts, so exports read the prompts of the generations.
 
     `model_a`/`model_b` are the systems (versions or voices), `a_side` records where A was shown, and
     `winner` is which system won ("a", "b" or "tie"); `winner_model` repeats it as the version string.

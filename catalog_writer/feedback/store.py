@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from catalog_writer.core.errors import CatalogWriterError
@@ -199,9 +199,10 @@ class Store:
 
     def add_comparison(self, generation_a_id: int, generation_b_id: int, choice: str, reviewer: str,
                        a_side: str = "left", model_a: str | None = None, model_b: str | None = None,
-                       prompt: list[dict] | None = None, seconds: float | None = None) -> int:
+                       seconds: float | None = None) -> int:
         """Record an A/B judgement. `choice`: "A"/"B"/"tie" (the systems) or "left"/"right" (screen side,
-        resolved with `a_side`, where system A was shown). Models and prompt default to the generations'."""
+        resolved with `a_side`, where system A was shown). Models default to the generations'. Each text
+        keeps its own prompt (on its generation): the row's `prompt` is A's, `comparisons()` adds B's."""
         reviewer = _reviewer(reviewer)
         if a_side not in SIDES:
             raise CatalogWriterError(f"a_side must be left or right, not {a_side!r}")
@@ -217,7 +218,7 @@ class Store:
             if ga.snapshot_id != gb.snapshot_id:
                 raise CatalogWriterError("an A/B comparison needs two generations of the same product")
             model_a, model_b = model_a or ga.model_version, model_b or gb.model_version
-            row = Comparison(snapshot_id=ga.snapshot_id, prompt=prompt or ga.prompt, model_a=model_a,
+            row = Comparison(snapshot_id=ga.snapshot_id, prompt=ga.prompt, model_a=model_a,
                              model_b=model_b, generation_a_id=ga.id, generation_b_id=gb.id, a_side=a_side,
                              winner=c, winner_model={"a": model_a, "b": model_b}.get(c, "tie"),
                              reviewer=reviewer, seconds=seconds)
@@ -265,11 +266,16 @@ class Store:
             return [_as_dict(r) for r in s.scalars(q)]
 
     def comparisons(self) -> list[dict]:
-        """Every A/B comparison, oldest first, with `product` (snapshot dict)."""
-        q = (select(Comparison, ProductSnapshot)
-             .join(ProductSnapshot, Comparison.snapshot_id == ProductSnapshot.id).order_by(Comparison.id))
+        """Every A/B comparison, oldest first, with `product` (snapshot dict) and each text's own prompt
+        (`prompt_a`, `prompt_b`, from the generations: two systems may have been given different prompts)."""
+        gen_a, gen_b = aliased(Generation), aliased(Generation)
+        q = (select(Comparison, ProductSnapshot, gen_a.prompt, gen_b.prompt)
+             .join(ProductSnapshot, Comparison.snapshot_id == ProductSnapshot.id)
+             .join(gen_a, gen_a.id == Comparison.generation_a_id)
+             .join(gen_b, gen_b.id == Comparison.generation_b_id).order_by(Comparison.id))
         with self.reading() as s:
-            return [{**_as_dict(c), "product": _as_dict(p)} for c, p in s.execute(q)]
+            return [{**_as_dict(c), "product": _as_dict(p), "prompt_a": pa, "prompt_b": pb}
+                    for c, p, pa, pb in s.execute(q)]
 
     def counts(self) -> dict[str, int]:
         with self.reading() as s:

@@ -58,6 +58,8 @@ elif st.button("Write both (blind)", type="primary", key="ab_new"):
                 "a": ga, "b": gb, "model_a": drafts[0].model_version, "model_b": drafts[1].model_version,
                 "a_side": random.SystemRandom().choice(["left", "right"]), "product": product.id,
                 "drafts": {"a": drafts[0].html, "b": drafts[1].html}, "t0": time.time(),
+                # each text was written from its own system's prompt (stored on its generation)
+                "same_prompt": drafts[0].prompt == drafts[1].prompt,
             }
 
 
@@ -97,6 +99,9 @@ if pair:
                 st.html(body)
             else:
                 st.caption("(empty text)")
+    if not pair.get("same_prompt", True):
+        st.caption("The two systems were given different prompts (their own templates or exemplars): the "
+                   "choice counts in the win rate but is not exported as a preference pair.")
     b1, b2, b3 = st.columns(3)
     b1.button("Left is better", key="ab_left", on_click=_choose, args=("left",), width="stretch")
     b2.button("Tie", key="ab_tie", on_click=_choose, args=("tie",), width="stretch")
