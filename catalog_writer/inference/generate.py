@@ -21,7 +21,8 @@ from catalog_writer.inference.postprocess import postprocess, to_html
 from catalog_writer.inference.selection import Checker, pick
 from catalog_writer.inference.settings import GenerationSettings
 
-__all__ = ["Draft", "Engine", "GenerationSettings", "Generator", "adapter_version", "faithfulness", "load_template"]
+__all__ = ["Draft", "Engine", "GenerationSettings", "Generator", "adapter_version", "faithfulness",
+           "load_template"]
 
 Progress = Callable[[int, int], None]
 """progress(products_done_increment, new_tokens_increment), called after every decoded batch."""

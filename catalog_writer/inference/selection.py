@@ -54,9 +54,9 @@ class Choice:
 
 
 def rank_key(choice: Choice) -> tuple:
-    flags = choice.flags
-    return len(flags.get("unsupported") or []), -float(flags.get("coverage") or 0.0), not choice.text.strip(), \
-        choice.index
+    """Fewest unsupported claims, highest coverage, non-empty, first sampled."""
+    unsupported, coverage = choice.flags.get("unsupported") or [], float(choice.flags.get("coverage") or 0.0)
+    return len(unsupported), -coverage, not choice.text.strip(), choice.index
 
 
 def pick(texts: list[str], checker: Checker, keep: int = 1, strict: bool = False) -> list[Choice]:

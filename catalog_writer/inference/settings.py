@@ -94,8 +94,8 @@ class GenerationSettings:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise bad(name, "must be a whole number of at least 1")
         if self.sampling and not self.temperature > 0:
-            raise bad("temperature", "must be above 0 when sampling (--sample, --variants or --best-of above 1); "
-                                     "greedy decoding needs no temperature")
+            raise bad("temperature", "must be above 0 when sampling (--sample, --variants or --best-of "
+                                     "above 1); greedy decoding needs no temperature")
         if not 0 < self.top_p <= 1:
             raise bad("top_p", "must be above 0 and at most 1")
         if not self.repetition_penalty > 0:
@@ -135,7 +135,8 @@ def _docs() -> dict[str, str]:
     body = ast.parse(inspect.getsource(GenerationSettings)).body[0].body
     docs = {}
     for node, doc in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
+        is_doc = isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+        if isinstance(node, ast.AnnAssign) and is_doc:
             docs[node.target.id] = " ".join(str(doc.value.value).split())
     return docs
 
