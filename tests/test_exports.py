@@ -122,6 +122,11 @@ def test_stats(db):
     assert (ab["model_a"], ab["model_b"], ab["wins_a"], ab["wins_b"], ab["ties"], ab["comparisons"]) == \
         ("v1", "v2", 2, 0, 1, 3)
     assert ab["win_rate_a"] == 1.0 and ab["ci95_a"] == [round(x, 4) for x in exports.wilson_interval(2, 2)]
+    # the A/B page's running curve: one point per decisive comparison (the tie is left out), ending on that row
+    curve = exports.win_rate_curve(db.comparisons(), "v1", "v2")
+    assert [p["comparison"] for p in curve] == [1, 2] and curve[-1]["win rate"] == ab["win_rate_a"]
+    assert [curve[-1]["low"], curve[-1]["high"]] == ab["ci95_a"]
+    assert exports.win_rate_curve(db.comparisons(), "v2", "v1")[-1]["win rate"] == 0.0
 
 
 def test_cli_export_and_stats(db, tmp_path):
