@@ -38,7 +38,8 @@ def _final_text(gen: dict) -> str:
     return (review and review["edited_text"]) or gen["text"]
 
 
-def _was_edited(gen: dict) -> bool:
+def was_edited(gen: dict) -> bool:
+    """True when the generation's current review holds a text other than the model's (whitespace aside)."""
     review = gen["review"]
     return bool(review and review["edited_text"] and review["edited_text"].strip() != gen["text"].strip())
 
@@ -55,7 +56,7 @@ def sft_records(store: Store) -> list[dict]:
             continue
         seen.add(key)
         out.append({"prompt": g["prompt"], "completion": _assistant(text), "product_id": g["product"]["product_id"],
-                    "generation_id": g["id"], "review_id": g["review"]["id"], "edited": _was_edited(g)})
+                    "generation_id": g["id"], "review_id": g["review"]["id"], "edited": was_edited(g)})
     return out
 
 
@@ -113,7 +114,7 @@ def preference_records(store: Store) -> list[dict]:
         pairs.append(_pair(gens[win]["prompt"], gens[win]["text"], gens[lose]["text"], "ab",
                            c["product"]["product_id"], comparison_id=c["id"], chosen_id=win, rejected_id=lose))
     for g in gens.values():
-        if _was_edited(g) and g["review"]["status"] == "approved":
+        if was_edited(g) and g["review"]["status"] == "approved":
             pairs.append(_pair(g["prompt"], g["review"]["edited_text"], g["text"], "edit",
                                g["product"]["product_id"], review_id=g["review"]["id"], rejected_id=g["id"]))
     groups: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)
@@ -211,7 +212,7 @@ def stats(store: Store) -> dict:
                                                      "unreviewed": 0, "edited": 0, "ratings": []})
         m["generations"] += 1
         m[g["review"]["status"] if g["review"] else "unreviewed"] += 1
-        m["edited"] += _was_edited(g)
+        m["edited"] += was_edited(g)
         if g["id"] in ratings:
             m["ratings"].append(ratings[g["id"]])
     for m in by_model.values():

@@ -113,11 +113,11 @@ def approved_edits(store, voice: str | None, exclude_ids: set[str]) -> tuple[lis
     Only edits of this voice's own outputs are used (their prompts carry its template); products of the
     parent's test split stay out so the comparison below remains fair. Returns (records, counts).
     """
-    from catalog_writer.feedback.exports import _was_edited
+    from catalog_writer.feedback.exports import was_edited
 
     records, counts = [], {"approved_edits": 0, "other_systems": 0, "test_products": 0}
     for g in store.generations():
-        if not (g["review"] and g["review"]["status"] == "approved" and _was_edited(g)):
+        if not (g["review"] and g["review"]["status"] == "approved" and was_edited(g)):
             continue
         counts["approved_edits"] += 1
         if voice is not None and g["model_version"].split("@")[0] != voice:
