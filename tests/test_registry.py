@@ -70,3 +70,14 @@ def test_list_and_print(tmp_path, capsys):
     registry.print_models(tmp_path)
     out = capsys.readouterr().out
     assert "aurora" in out and "1.500" in out and "not fetched" in out
+
+
+def test_add_metrics_merges_into_run_json(tmp_path):
+    d = _adapter(tmp_path, "aurora", "v1", 1.5)
+    meta = registry.add_metrics(d, {"test_rougeL": 0.3, "eval_loss": 1.4})
+    assert meta["metrics"] == {"steps": 10, "eval_loss": 1.4, "test_rougeL": 0.3}  # others kept, same key replaced
+    assert registry.read_adapter_meta(d) == meta and meta["voice"] == "aurora"
+    (d / registry.RUN_FILE).write_text("[1, 2]")
+    with pytest.raises(CatalogWriterError, match=r"run\.json.*not a JSON object"):
+        registry.add_metrics(d, {"x": 1})
+    assert (d / registry.RUN_FILE).read_text() == "[1, 2]"  # nothing written over a broken file

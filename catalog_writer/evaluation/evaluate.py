@@ -142,22 +142,17 @@ def free_memory() -> None:
 
 
 def _merge_into_registry(adapter: Path, result: dict) -> bool:
-    """Add the evaluation to the adapter's run.json when the registry supports it."""
-    try:
-        from catalog_writer.training.registry import RUN_FILE, read_adapter_meta, write_adapter_meta
-    except ImportError:
-        return False
-    if not (adapter / RUN_FILE).exists():
+    """Add the evaluation to a finished adapter's run.json (the registry owns the file)."""
+    from catalog_writer.training import registry
+
+    if not (adapter / registry.RUN_FILE).exists():
         return False  # not a finished, registered adapter: nothing to merge into
-    meta = read_adapter_meta(adapter) or {}
-    metrics = dict(meta.get("metrics") or {})
     tuned = result["tuned"]
-    metrics.update({f"test_{k}": tuned[k] for k in ("rouge1", "rouge2", "rougeL", "coverage",
-                                                    "unsupported_per_output", "distinct_2", "length_ratio")})
+    metrics = {f"test_{k}": tuned[k] for k in ("rouge1", "rouge2", "rougeL", "coverage",
+                                               "unsupported_per_output", "distinct_2", "length_ratio")}
     metrics["evaluation"] = {k: result[k] for k in ("test_file", "n", "evaluated_at", "decoding", *SYSTEMS)
                              if k in result}
-    meta["metrics"] = metrics
-    write_adapter_meta(adapter, meta)
+    registry.add_metrics(adapter, metrics)
     return True
 
 

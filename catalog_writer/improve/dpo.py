@@ -188,7 +188,6 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
         console.print(f"[yellow]no test-set comparison: {e}[/]")
         comparison = None
     if comparison:
-        child_meta["metrics"]["comparison_vs_parent"] = comparison
-        registry.write_adapter_meta(out, child_meta)
+        child_meta = registry.add_metrics(out, {"comparison_vs_parent": comparison})
         print_comparison(comparison, f"{voice}: parent {meta.get('version', 'v1')} vs DPO child {version}")
     return child_meta

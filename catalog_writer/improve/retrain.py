@@ -188,9 +188,7 @@ def run_retrain(adapter: Path, min_approved: int = 1, db_url: str | None = None,
     except CatalogWriterError as e:  # the child is trained and saved; say why it could not be compared
         console.print(f"[yellow]no parent/child comparison: {e}[/]")
         result["comparison"] = None
-    child_meta = registry.read_adapter_meta(out)
-    child_meta.setdefault("metrics", {})["retrain"] = result
-    registry.write_adapter_meta(out, child_meta)
+    registry.add_metrics(out, {"retrain": result})
     if result["comparison"]:
         print_comparison(result["comparison"], f"{voice}: parent {meta.get('version', 'v1')} vs child {version}")
     return result

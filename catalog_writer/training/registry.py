@@ -36,6 +36,15 @@ def write_adapter_meta(adapter: Path | str, meta: dict) -> None:
     write_json_atomic(Path(adapter) / RUN_FILE, meta)
 
 
+def add_metrics(adapter: Path | str, metrics: dict) -> dict:
+    """Merge `metrics` into the `metrics` of a finished adapter's run.json (evaluation, parent/child
+    comparisons), written back atomically; returns the updated run.json."""
+    meta = read_adapter_meta(adapter)
+    meta["metrics"] = {**(meta.get("metrics") or {}), **metrics}
+    write_adapter_meta(adapter, meta)
+    return meta
+
+
 def _is_adapter_dir(d: Path) -> bool:
     return (d / "adapter_config.json").exists() or (d / RUN_FILE).exists()
 
