@@ -127,7 +127,7 @@ def _is_name(sentence: str, toks, i: int, first_alpha: int | None) -> bool:
     if i == first_alpha:  # "Ghilly's cottage" is a name; "What's more" and "It's" are not
         return sentence[b : b + 2] in ("'s", "’s") and w not in STOP and w not in _CONTRACTED
     before = sentence[:a].rstrip()
-    return not before.endswith((":", "\"", "“", "(", "-", "–", "—", "•"))  # a label or a quote opens here
+    return not before.endswith((":", "(", "-", "–", "—", "•"))  # a label or a list item opens here
 
 
 def _leak_claims(sentence: str, support: Support) -> Iterator[Found]:

@@ -114,7 +114,7 @@ PROVENANCE = (
     r"hand[- ]?(?:made|crafted|poured|stitched|sewn|knitted|knit|woven|thrown|painted|dyed|finished|carved|"
     r"turned|blown|loomed|printed|built|picked|cut|tied|glazed|spun|rolled|forged)", r"by hand",
     r"artisan(?:s|al)?", r"crafts(?:man|men|woman|women|people|person)", r"makers?", r"weavers?",
-    r"potters?", r"tailors?", r"(?:designed|made|crafted|created|built|sewn|woven|knitted|poured|thrown)\s+by\s+"
+    r"potters?", r"tailors?", r"knitters?", r"seamstress(?:es)?", r"blacksmiths?", r"carpenters?", r"(?:designed|made|crafted|created|built|sewn|woven|knitted|poured|thrown)\s+by\s+"
     r"(?:a|an|our|local|the|\w+'s)?\s*\w+", r"family[- ](?:run|owned|business|workshop)", r"small[- ]batch(?:es)?",
     r"locally", r"local (?:makers?|artisans?|crafts\w+|weavers?|potters?|workshops?|farms?|farmers?)",
     r"in our (?:own )?(?:studio|workshop|factory|mill|kitchen|atelier)", r"since \d{4}",
@@ -143,7 +143,7 @@ compartments sleeve-pocket inseam rise neckline crewneck v-neck turtleneck mock-
 stitching piping trim hemline lanyard carabiner loop loops tab tabs bungee cord cords grommet grommets eyelets
 """)
 PROPERTIES = (
-    r"water[- ]?(?:proof|resistant|repellent)", r"wind[- ]?(?:proof|resistant)", r"breathab(?:le|ility)",
+    r"water[- ]?(?:proof(?:ing|ed)?|resistant|repellent)", r"wind[- ]?(?:proof|resistant)", r"breathab(?:le|ility)",
     r"moisture[- ]wicking", r"wicking", r"sweat[- ]wicking", r"quick[- ]dry(?:ing)?", r"fast[- ]drying",
     r"odou?r[- ](?:resistant|control|free)", r"anti[- ]?(?:microbial|bacterial|pilling|odou?r|static|slip)",
     r"uv[- ]?(?:protection|resistant)?", r"upf\s*\d*", r"spf\s*\d*", r"insulat(?:ed|ion|ing)", r"padded",
@@ -153,6 +153,10 @@ PROPERTIES = (
     r"seamless", r"flatlock", r"thermal", r"fleece[- ]lined", r"(?:relaxed|slim|regular|loose|standard|"
     r"tailored|athletic|oversized|fitted|straight|skinny|classic) fit", r"non[- ]slip", r"shock[- ]absorb\w*",
     r"cushion(?:ed|ing)", r"technology", r"[®™]",
+    r"(?:protect\w*|shield\w*)\s+(?:\w+\s+){0,3}(?:from|against)\s+(?:the\s+)?(?:sun|uv)\w*",
+    # accolades and press: checkable, and invented surprisingly often
+    r"award[- ]winning", r"(?:featured|reviewed|praised) in", r"as seen (?:in|on)", r"best[- ]?selling",
+    r"top[- ]rated", r"voted", r"#\s?1", r"number one",
 )
 
 # Shade names that are ordinary words elsewhere ("sage", "stone", "forest"): claims only in a colour context
