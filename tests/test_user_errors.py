@@ -61,6 +61,129 @@ def test_recipe_misspelt_key_still_an_error(tmp_path, capsys, monkeypatch):
 
 
 
+
+
+# --- 2. corrupt run.json / template.json in an adapter -----------------------------------------------------
+
+CORRUPT = {"run.json": '{"voice": "shop", "version": "v2"', "template.json": "[1, 2]"}
+
+
+def _adapters(folders, tiny_model_dir, root: Path) -> dict[str, Path]:
+    """models/adapters/{good, bad-run, bad-template}: the tiny LoRA adapter with run.json and template.json,
+    then one of the two files spoilt."""
+    import json
+    import shutil
+
+    from catalog_writer.dataset.prompts import PromptTemplate
+
+    made = {}
+    for name in ("good", "bad-run", "bad-template"):
+        d = Path(shutil.copytree(folders["adapter"], root / "adapters" / name))
+        (d / "run.json").write_text(json.dumps({"voice": name, "version": "v1", "base_model": str(tiny_model_dir),
+                                                "metrics": {"steps": 3}}))
+        PromptTemplate().save(d / "template.json")
+        made[name] = d
+    (made["bad-run"] / "run.json").write_text(CORRUPT["run.json"])
+    (made["bad-template"] / "template.json").write_text(CORRUPT["template.json"])
+    return made
+
+
+def test_models_list_shows_broken_adapters(folders, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    import json
+
+    made = _adapters(folders, tiny_model_dir, tmp_path / "models")
+    code, out, err = run_cli(["models", "list", "--root", tmp_path / "models"], capsys, monkeypatch)
+    assert code == 0 and "Traceback" not in err, err
+    broken = [line for line in out.splitlines() if line.startswith("broken: ")]
+    assert len(broken) == 2
+    assert str(made["bad-run"] / "run.json") in broken[0] and str(made["bad-template"] / "template.json") in broken[1]
+    code, out, _ = run_cli(["models", "list", "--root", tmp_path / "models", "--json"], capsys, monkeypatch)
+    rows = {Path(a["path"]).name: a for a in json.loads(out)["adapters"]}
+    assert code == 0 and rows["good"]["status"] == "finished" and rows["good"]["version"] == "v1"
+    assert rows["bad-run"]["status"].startswith("broken: ") and "run.json" in rows["bad-run"]["status"]
+    assert rows["bad-template"]["status"].startswith("broken: ") and "a JSON object" in rows["bad-template"]["status"]
+
+
+@pytest.mark.parametrize("spoilt", ["run.json", "template.json"])
+def test_generate_and_evaluate_refuse_a_broken_adapter(spoilt, folders, tiny_model_dir, demo_data, tmp_path,
+                                                       capsys, monkeypatch):
+    """No draft is ever stored as FOLDER@v1 because run.json could not be read: the command stops first."""
+    made = _adapters(folders, tiny_model_dir, tmp_path / "models")
+    adapter = made["bad-run" if spoilt == "run.json" else "bad-template"]
+    work = tmp_path / "work"
+    work.mkdir()
+    code, _, err = run_cli(_generate(work, "--adapter", adapter), capsys, monkeypatch)
+    assert_one_line_error(code, err, str(adapter / spoilt), f"not a valid {spoilt}")
+    code, _, err = run_cli(["evaluate", demo_data / "test.jsonl", "--adapter", adapter, "--report", work / "report"],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, str(adapter / spoilt), f"not a valid {spoilt}")
+    assert sorted(work.iterdir()) == []  # no output, journal or report
+
+
+# --- 3. missing or mismatched weights ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def folders(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
+    """A LoRA adapter of the tiny model, the same without weights, a base without weights, and a base of
+    another width (hidden 32 instead of 64) that the adapter does not fit."""
+    import json
+    import shutil
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    root = tmp_path_factory.mktemp("weights")
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                          LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    lora.save_pretrained(root / "adapter")
+    no_weights = Path(shutil.copytree(root / "adapter", root / "adapter-no-weights"))
+    (no_weights / "adapter_model.safetensors").unlink()
+    bare = Path(shutil.copytree(tiny_model_dir, root / "base-no-weights"))
+    (bare / "model.safetensors").unlink()
+    narrow = Path(shutil.copytree(tiny_model_dir, root / "base-narrow"))
+    config = json.loads((narrow / "config.json").read_text())
+    LlamaForCausalLM(LlamaConfig(**{**config, "hidden_size": 32, "intermediate_size": 64})).save_pretrained(narrow)
+    return {"adapter": root / "adapter", "adapter-no-weights": no_weights, "base-no-weights": bare,
+            "base-narrow": narrow}
+
+
+def _generate(tmp_path, *extra) -> list:
+    return ["generate", DEMO, "-o", tmp_path / "out.csv", "--limit", "2", "--max-new-tokens", "4", *extra]
+
+
+def test_base_without_weights(folders, tmp_path, capsys, monkeypatch):
+    bare = folders["base-no-weights"]
+    code, _, err = run_cli(_generate(tmp_path, "--base-model", bare), capsys, monkeypatch)
+    assert_one_line_error(code, err, str(bare), "no model weights")
+    code, _, err = run_cli(["train", tmp_path / "data", "-o", tmp_path / "a", "--base-model", bare], capsys, monkeypatch)
+    assert_one_line_error(code, err, str(bare), "no model weights")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_adapter_without_weights(folders, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    adapter = folders["adapter-no-weights"]
+    code, _, err = run_cli(_generate(tmp_path, "--base-model", tiny_model_dir, "--adapter", adapter),
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, str(adapter), "adapter weights missing", "adapter_model.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_adapter_of_another_base(folders, tiny_model_dir, demo_data, tmp_path, capsys, monkeypatch):
+    """Trained on the 64-wide tiny model, loaded on a 32-wide one: one line naming both, not 28 lines of
+    state_dict size mismatches, and checked before any weights load."""
+    import re
+
+    adapter, narrow = folders["adapter"], folders["base-narrow"]
+    code, _, err = run_cli(_generate(tmp_path, "--base-model", narrow, "--adapter", adapter), capsys, monkeypatch)
+    line = assert_one_line_error(code, err, str(adapter), f"does not fit base model {narrow}", str(tiny_model_dir))
+    assert re.search(r"model\.layers\.0\.\S+ has (in|out)_features=(32|64), the adapter expects (64|128)", line)
+    report = tmp_path / "report"
+    code, _, err = run_cli(["evaluate", demo_data / "test.jsonl", "--base-model", narrow, "--adapter", adapter,
+                            "--report", report], capsys, monkeypatch)
+    assert_one_line_error(code, err, str(adapter), "does not fit")
+    assert sorted(tmp_path.iterdir()) == []
+
+
 # --- 4. the feedback database ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", [["feedback", "stats"], ["feedback", "export", "--kind", "sft", "-o", "x.jsonl"]])

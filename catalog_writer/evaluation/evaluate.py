@@ -173,18 +173,22 @@ def run_evaluation(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from catalog_writer.training import modeling
+    from catalog_writer.inference.generate import adapter_version, load_template
+    from catalog_writer.training import modeling, weights
 
     settings = decoding_settings(test_file, batch_size)  # a bad option fails before any file is read
     picked = replace(settings, best_of=best_of, strict=strict).validate()
     if (best_of > 1 or strict) and adapter is None:
         raise CatalogWriterError("--best-of and --strict choose among the tuned adapter's drafts: give --adapter")
     records = load_records(test_file, limit)
-    if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
-        raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
+    if adapter is not None:
+        weights.check_adapter_files(Path(adapter))
     if base_model is None and adapter is not None:
         base_model = modeling.adapter_base(Path(adapter))  # compare against the base it was tuned from
     base_model = modeling.resolve_base(base_model)
+    if adapter is not None:  # a corrupt run.json/template.json or another base's adapter: before any output
+        adapter_version(adapter), load_template(adapter)
+        weights.check_adapter_fits(Path(adapter), base_model)
     store = None
     if report_dir is not None:
         Path(report_dir).mkdir(parents=True, exist_ok=True)

@@ -119,11 +119,11 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
     on held-out pairs; where the parent's dataset is here, also compare both on its test split."""
     import torch
     from datasets import Dataset
-    from peft import PeftModel
     from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig, DPOTrainer
 
     from catalog_writer.training import modeling
+    from catalog_writer.training.weights import attach_adapter
 
     from catalog_writer.training import registry
 
@@ -142,7 +142,7 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
     model = modeling.load_for_training(base, "lora")
     # The parent's LoRA weights, trainable; with no ref_model TRL copies them into a frozen "ref" adapter,
     # so the reference is the parent itself (not the bare base).
-    model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    model = attach_adapter(model, adapter, base, is_trainable=True)  # checked: files, shapes
     work = out.parent / f".{out.name}.work"  # checkpoints, so an interrupted run resumes
     bf16 = modeling.bf16_supported()
     args = DPOConfig(

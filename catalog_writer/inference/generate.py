@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from catalog_writer.ingest.catalog import Product
-from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference.postprocess import postprocess, to_html
 from catalog_writer.inference.selection import Checker, pick
 from catalog_writer.inference.settings import GenerationSettings
@@ -64,17 +63,12 @@ def load_template(adapter: Path | None):
 
 
 def adapter_version(adapter: Path | None) -> str:
-    """"voice@version" from the adapter's run.json; the folder name when it has none; "base" without."""
+    """"voice@version" from the adapter's run.json (a corrupt one is an error); "base" without an adapter."""
     if adapter is None:
         return "base"
-    try:
-        from catalog_writer.training.registry import read_adapter_meta
+    from catalog_writer.training.registry import adapter_version as version_of
 
-        meta = read_adapter_meta(Path(adapter)) or {}
-    except (ImportError, OSError, ValueError, CatalogWriterError):
-        meta = {}
-    voice = meta.get("voice") or Path(adapter).name
-    return f"{voice}@{meta.get('version') or 'v1'}"
+    return version_of(adapter)
 
 
 class Engine(ABC):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -20,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.core.fileio import atomic_dir, write_json_atomic
+from catalog_writer.core.fileio import atomic_dir, read_json_object, write_json_atomic
+from catalog_writer.training import weights
 
 DEFAULT_BASE = Path("models/base")
 BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -60,6 +60,7 @@ def resolve_base(base: Path | str | None) -> Path:
     if not (path / "config.json").exists():
         hint = "run `catalog-writer models fetch`" if base is None else "give a local Hugging Face model folder"
         raise CatalogWriterError(f"no model found (config.json missing): {hint}", file=path)
+    weights.check_base_weights(path)
     return path
 
 
@@ -194,12 +195,12 @@ def qlora_available() -> bool:
     return qlora_problem() is None
 
 
-def _device_map():
 def _fsdp() -> bool:
     """True inside `accelerate launch` with an FSDP config (accelerate sets this variable)."""
     return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
 
 
+def _device_map():
     import torch
 
     if _fsdp():
@@ -267,7 +268,7 @@ def adapter_base(adapter: Path) -> Path | None:
     for name, key in (("run.json", "base_model"), ("adapter_config.json", "base_model_name_or_path")):
         f = Path(adapter) / name
         if f.exists():
-            value = json.loads(f.read_text()).get(key)
+            value = read_json_object(f, name).get(key)  # broken: one line naming the file
             if value and (Path(value) / "config.json").exists():
                 return Path(value)
     return None
@@ -283,18 +284,18 @@ def load_for_inference(
     import torch
     from transformers import AutoModelForCausalLM
 
+    if adapter is not None:
+        weights.check_adapter_files(Path(adapter))  # before the base loads: a missing file fails fast
     if base is None and adapter is not None:
         base = adapter_base(Path(adapter))
     path = resolve_base(base)
+    if adapter is not None:
+        weights.check_adapter_fits(Path(adapter), path)  # an adapter of another base: one line, nothing loaded
     model = AutoModelForCausalLM.from_pretrained(path, dtype=compute_dtype(dtype))
     if torch.cuda.is_available():
         model = model.to("cuda")
     if adapter is not None:
-        from peft import PeftModel
-
-        if not (Path(adapter) / "adapter_config.json").exists():
-            raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
-        model = PeftModel.from_pretrained(model, str(adapter))
+        model = weights.attach_adapter(model, Path(adapter), path)
         if merge:
             model = model.merge_and_unload()
     model.eval()

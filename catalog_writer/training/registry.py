@@ -17,6 +17,7 @@ from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import read_json_object, write_json_atomic
 
 RUN_FILE = "run.json"
+TEMPLATE_FILE = "template.json"
 VOICES_FILE = "voices.json"
 
 
@@ -61,15 +62,36 @@ def list_adapters(root: Path | str = Path("models")) -> list[dict]:
             continue
         if not _is_adapter_dir(d):
             continue
-        if (d / RUN_FILE).exists():
-            meta = read_adapter_meta(d)
-            row = {"path": str(d), "status": "finished", **{k: meta.get(k) for k in
-                   ("voice", "version", "parent", "method", "base_model", "metrics", "created_at")}}
-        else:
-            row = {"path": str(d), "status": "unfinished", "voice": d.name, "version": None, "metrics": {}}
+        try:
+            row = _adapter_row(d)
+        except CatalogWriterError as e:  # listed with the reason: one corrupt folder must not hide the rest
+            row = {"path": str(d), "status": f"broken: {e}", "voice": d.name, "version": None, "metrics": {}}
         row["active"] = active.get(d.resolve()) == (row["voice"], row["version"])
         rows.append(row)
     return rows
+
+
+def _adapter_row(d: Path) -> dict:
+    if (d / TEMPLATE_FILE).exists():
+        read_json_object(d / TEMPLATE_FILE, TEMPLATE_FILE)  # generation would stop on a corrupt one
+    if not (d / RUN_FILE).exists():
+        return {"path": str(d), "status": "unfinished", "voice": d.name, "version": None, "metrics": {}}
+    meta = read_adapter_meta(d)
+    row = {"path": str(d), "status": "finished", **{k: meta.get(k) for k in
+           ("voice", "version", "parent", "method", "base_model", "metrics", "created_at")}}
+    return {**row, "metrics": row["metrics"] if isinstance(row["metrics"], dict) else {}}
+
+
+def adapter_version(adapter: Path | str) -> str:
+    """"voice@version" from run.json. An adapter without one (made elsewhere) is "FOLDER@v1"; a corrupt
+    run.json is an error naming it, never hidden behind a made-up version on every draft."""
+    meta = read_adapter_meta(adapter) if (Path(adapter) / RUN_FILE).exists() else {}
+    return version_label(meta, adapter)
+
+
+def version_label(meta: dict, adapter: Path | str) -> str:
+    """"voice@version" from run.json contents (`meta`); "FOLDER@v1" for an adapter made elsewhere."""
+    return f"{meta.get('voice') or Path(adapter).name}@{meta.get('version') or 'v1'}"
 
 
 # --- voices --------------------------------------------------------------------------------------------
@@ -191,7 +213,10 @@ def _base_info(root: Path) -> dict | None:
     if not (base / "config.json").exists():
         return None
     prov = base / "provenance.json"
-    meta = json.loads(prov.read_text()) if prov.exists() else {}
+    try:
+        meta = read_json_object(prov, prov.name) if prov.exists() else {}
+    except CatalogWriterError as e:  # the listing still shows the base, with the reason
+        meta = {"model": f"(broken: {e})"}
     size = sum(p.stat().st_size for p in base.glob("*") if p.is_file())
     return {"path": str(base), "model": meta.get("model"), "license": meta.get("license"),
             "sha256": meta.get("weights_sha256"), "size_mb": round(size / 1e6, 1)}
@@ -221,7 +246,10 @@ def print_models(root: Path | str = Path("models"), as_json: bool = False) -> No
         def fmt(v, spec=".3f"):
             return format(v, spec) if isinstance(v, (int, float)) else "-"
 
-        table.add_row(a["voice"] or "-", a["version"] or a["status"], "*" if a["active"] else "",
+        table.add_row(a["voice"] or "-", a["version"] or a["status"].split(":")[0], "*" if a["active"] else "",
                       a.get("method") or "-", fmt(m.get("steps"), "d"), fmt(m.get("train_loss")),
                       fmt(m.get("eval_loss")), fmt(m.get("tokens_per_second"), ".0f"), a["path"])
     console.print(table if data["adapters"] else "no adapters yet (`catalog-writer train DATA -o models/adapters/NAME`)")
+    for a in data["adapters"]:
+        if a["status"].startswith("broken"):
+            console.print(a["status"], soft_wrap=True, markup=False, highlight=False)  # "broken: FILE: reason"

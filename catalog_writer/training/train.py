@@ -75,6 +75,8 @@ def run_training(
     shutil.copyfile(data / "template.json", out / "template.json")
     if (data / "exemplars.jsonl").exists():  # the template's exemplar corpus: generation rebuilds the prompts
         shutil.copyfile(data / "exemplars.jsonl", out / "exemplars.jsonl")
+    if (data / "house_phrases.json").exists():  # the brand's voice: generation's claim checker skips it
+        shutil.copyfile(data / "house_phrases.json", out / "house_phrases.json")
     meta = describe_run(trainer, result, recipe, base, data, method, parent, version, voice, out,
                         n_extra=len(extra_train_records or []), resumed_from=checkpoint)
     meta["config"]["resolved"] = fingerprint
@@ -170,9 +172,9 @@ def load_model(base: Path, method: str, recipe: dict, parent: Path | None, gradi
         quantization=recipes.quantization_kwargs(recipe), gradient_checkpointing=gradient_checkpointing,
     )
     if parent is not None:
-        from peft import PeftModel
+        from catalog_writer.training.weights import attach_adapter
 
-        model = PeftModel.from_pretrained(model, str(parent), is_trainable=True)
+        model = attach_adapter(model, Path(parent), base, is_trainable=True)  # checked: files, shapes
     return model
 
 
