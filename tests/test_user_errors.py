@@ -241,12 +241,11 @@ def test_test_jsonl_line_not_an_object(line, kind, demo_data, tiny_model_dir, tm
 
 
 @pytest.mark.parametrize("line, kind", NOT_OBJECTS[:2])
-def test_preferences_line_not_an_object(line, kind, tiny_model_dir, tmp_path, capsys, monkeypatch):
+def test_preferences_line_not_an_object(line, kind, folders, tiny_model_dir, tmp_path, capsys, monkeypatch):
     import json
+    import shutil
 
-    parent = tmp_path / "models" / "adapters" / "shop"
-    parent.mkdir(parents=True)
-    (parent / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model_dir)}))
+    parent = Path(shutil.copytree(folders["adapter"], tmp_path / "models" / "adapters" / "shop"))
     (parent / "run.json").write_text(json.dumps({"voice": "shop", "version": "v1", "base_model": str(tiny_model_dir)}))
     msgs = [{"role": "user", "content": "Jar"}]
     pair = {"prompt": msgs, "chosen": [{"role": "assistant", "content": "A jar."}],
