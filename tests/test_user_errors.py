@@ -418,3 +418,22 @@ def test_ctrl_c_message_per_command(argv, module, func, hint, tmp_path, capsys, 
     assert_interrupted(code, err, command, hint)
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "d").exists()
+
+
+def test_ctrl_c_prepare_midway_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """Interrupted after the first split file is written: the staging folder goes, no dataset folder."""
+    from catalog_writer.dataset import pairs
+
+    written = []
+    real = pairs.write_jsonl_atomic
+
+    def second_interrupts(path, records):
+        if written:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real(path, records)
+
+    monkeypatch.setattr(pairs, "write_jsonl_atomic", second_interrupts)
+    code, _, err = run_cli(["prepare", DEMO, "-o", tmp_path / "data"], capsys, monkeypatch)
+    assert_interrupted(code, err, "prepare", "nothing was written")
+    assert written and list(tmp_path.iterdir()) == []
