@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from catalog_writer.app import cli_reward
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference.settings import GenerationSettings, describe
 
@@ -27,6 +28,7 @@ feedback_app = typer.Typer(help="Merchandiser feedback: export datasets, statist
 app.add_typer(models_app, name="models")
 app.add_typer(models_app, name="model", hidden=True)  # `catalog-writer model fetch` reads naturally too
 app.add_typer(feedback_app, name="feedback")
+cli_reward.register(app)  # `reward train`, `improve` (app/cli_reward.py)
 
 FormatOpt = Annotated[
     str | None,

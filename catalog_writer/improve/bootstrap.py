@@ -1,0 +1,131 @@
+"""Preference pairs for the reward model: bootstrap pairs from a prepared catalog, and review pairs.
+
+Bootstrap pairs need no reviewer. For each training product the policy (an adapter, or the base model)
+samples a few drafts, and the claim checker (quality.claims, with the dataset's house phrases and the
+prompt's exemplars for leakage) labels them:
+- `reference`: the shop's own description > a draft with an unsupported claim, when the draft has more
+  unsupported claims than the reference (references make some too: the label must stay the checker's);
+- `faithful`: a draft with no unsupported claim > a draft of the same product with one or more.
+Review pairs come from `feedback export --kind preference` (A/B, edits, ratings), source kept.
+Every pair is {prompt, chosen, rejected (plain text), source, product_id}.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import read_jsonl
+
+SOURCES = ("reference", "faithful", "ab", "edit", "rating")
+
+
+@dataclass
+class PairSettings:
+    """The `pairs:` section of a reward recipe (configs/reward.yaml)."""
+
+    window: int = 320
+    samples_per_product: int = 4
+    temperature: float = 0.9
+    pairs_per_product: int = 4
+    held_out: float = 0.2
+    seed: int = 13
+    max_new_tokens: int | None = None
+    """Token budget of a sampled draft; None: the dataset's, as generation uses."""
+
+    @classmethod
+    def keys(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+def catalog_records(data_dir: Path, limit: int | None = None) -> list[dict]:
+    """Train and val records of a `prepare` folder (test stays for evaluation: best-of and `improve` are
+    measured there, so the reward model never sees those products)."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "train.jsonl").is_file():
+        raise CatalogWriterError("no train.jsonl: not a `prepare` output folder", file=data_dir)
+    records = [r for name in ("train.jsonl", "val.jsonl") if (data_dir / name).is_file()
+               for r in read_jsonl(data_dir / name)]
+    records = [r for r in records if r.get("prompt") and (r.get("completion") or [{}])[0].get("content")]
+    return records[:limit] if limit else records
+
+
+def sample_drafts(records: list[dict], data_dir: Path, base: Path, adapter: Path | None,
+                  settings: PairSettings, batch_size: int = 16) -> list[list[str]]:
+    """`samples_per_product` post-processed drafts per record from the policy, decoded like generation
+    (the adapter's token budget, exemplar facts banned) but sampled at `temperature`."""
+    from catalog_writer.dataset.prompts import PromptTemplate
+    from catalog_writer.dataset.retrieval import records_leak_terms
+    from catalog_writer.inference.generate import Generator
+    from catalog_writer.inference.postprocess import postprocess
+    from catalog_writer.inference.settings import GenerationSettings
+
+    template = PromptTemplate.load(Path(data_dir) / "template.json")
+    s = GenerationSettings(do_sample=True, temperature=settings.temperature, num_variants=settings.samples_per_product,
+                           batch_size=batch_size, seed=settings.seed, target_words=template.target_words)
+    s.max_new_tokens = settings.max_new_tokens or s.budget(template.length)
+    avoid = records_leak_terms(records, read_jsonl(Path(data_dir) / "train.jsonl")) \
+        if any(r.get("exemplars") for r in records) else None
+    gen = Generator(base, adapter)
+    try:
+        out: list[list[str]] = []
+        for start in range(0, len(records), batch_size):
+            chunk = records[start : start + batch_size]
+            raws = gen.generate_messages([r["prompt"] for r in chunk], s,
+                                         avoid[start : start + batch_size] if avoid else None)
+            out += [[postprocess(raw, truncated=False) for raw in variants] for variants in raws]
+        return out
+    finally:
+        gen.close()
+
+
+def _pair(record: dict, chosen: str, rejected: str, source: str, n_chosen: int, n_rejected: int) -> dict:
+    return {"prompt": record["prompt"], "chosen": chosen, "rejected": rejected, "source": source,
+            "product_id": str(record.get("id")), "chosen_unsupported": n_chosen, "rejected_unsupported": n_rejected}
+
+
+def bootstrap_pairs(records: list[dict], drafts: list[list[str]], house=None, per_product: int = 4,
+                    seed: int = 13) -> list[dict]:
+    """Pairs labelled by the claim checker (see the module doc); at most `per_product` of each kind per
+    product, drawn at random (seeded) when there are more."""
+    from catalog_writer.inference.selection import Checker
+
+    rng = random.Random(seed)
+    pairs: list[dict] = []
+    for record, texts in zip(records, drafts):
+        checker = Checker.for_record(record, house)
+        reference = record["completion"][0]["content"]
+        n_ref = len(checker.flags(reference)["unsupported"])
+        seen, scored = set(), []
+        for text in texts:
+            if text.strip() and text.strip() not in seen:  # an empty draft says nothing about claims
+                seen.add(text.strip())
+                scored.append((text, len(checker.flags(text)["unsupported"])))
+        bad = [(t, n) for t, n in scored if n > 0]
+        good = [(t, n) for t, n in scored if n == 0]
+        ref_pairs = [_pair(record, reference, t, "reference", n_ref, n) for t, n in bad if n > n_ref]
+        faithful = [_pair(record, g, b, "faithful", 0, n) for g, _ in good for b, n in bad]
+        for kind in (ref_pairs, faithful):
+            pairs += rng.sample(kind, per_product) if len(kind) > per_product else kind
+    return pairs
+
+
+def review_pairs(path: Path) -> list[dict]:
+    """Pairs from a preference export (`feedback export --kind preference`), as plain-text pairs."""
+    from catalog_writer.improve.dpo import load_preferences
+
+    out = []
+    for r in load_preferences(Path(path)):
+        out.append({"prompt": r["prompt"], "chosen": r["chosen"][-1]["content"],
+                    "rejected": r["rejected"][-1]["content"], "source": r.get("source") or "review",
+                    "product_id": str(r.get("product_id") or ""), "margin": r.get("margin")})
+    return out
+
+
+def counts(pairs: list[dict]) -> dict[str, int]:
+    """Pairs per source, in SOURCES order (others after)."""
+    found = {p["source"] for p in pairs}
+    order = [s for s in SOURCES if s in found] + sorted(found - set(SOURCES))
+    return {s: sum(p["source"] == s for p in pairs) for s in order}
