@@ -65,7 +65,7 @@ def test_recipe_misspelt_key_still_an_error(tmp_path, capsys, monkeypatch):
 
 # --- 2. corrupt run.json / template.json in an adapter -----------------------------------------------------
 
-CORRUPT = {"run.json": '{"voice": "shop", "version": "v2"', "template.json": "[1, 2]"}
+CORRUPT = {"run.json": '{"voice": "shop", "version": "v2"', "template.json": "[1, 2]", "adapter_config.json": ""}
 
 
 def _adapters(folders, tiny_model_dir, root: Path) -> dict[str, Path]:
@@ -77,7 +77,7 @@ def _adapters(folders, tiny_model_dir, root: Path) -> dict[str, Path]:
     from catalog_writer.dataset.prompts import PromptTemplate
 
     made = {}
-    for name in ("good", "bad-run", "bad-template"):
+    for name in ("good", "bad-run", "bad-template", "bad-config"):
         d = Path(shutil.copytree(folders["adapter"], root / "adapters" / name))
         (d / "run.json").write_text(json.dumps({"voice": name, "version": "v1", "base_model": str(tiny_model_dir),
                                                 "metrics": {"steps": 3}}))
@@ -85,6 +85,7 @@ def _adapters(folders, tiny_model_dir, root: Path) -> dict[str, Path]:
         made[name] = d
     (made["bad-run"] / "run.json").write_text(CORRUPT["run.json"])
     (made["bad-template"] / "template.json").write_text(CORRUPT["template.json"])
+    (made["bad-config"] / "adapter_config.json").write_text(CORRUPT["adapter_config.json"])
     return made
 
 
@@ -95,8 +96,9 @@ def test_models_list_shows_broken_adapters(folders, tiny_model_dir, tmp_path, ca
     code, out, err = run_cli(["models", "list", "--root", tmp_path / "models"], capsys, monkeypatch)
     assert code == 0 and "Traceback" not in err, err
     broken = [line for line in out.splitlines() if line.startswith("broken: ")]
-    assert len(broken) == 2
-    assert str(made["bad-run"] / "run.json") in broken[0] and str(made["bad-template"] / "template.json") in broken[1]
+    assert len(broken) == 3
+    assert str(made["bad-config"] / "adapter_config.json") in broken[0]
+    assert str(made["bad-run"] / "run.json") in broken[1] and str(made["bad-template"] / "template.json") in broken[2]
     code, out, _ = run_cli(["models", "list", "--root", tmp_path / "models", "--json"], capsys, monkeypatch)
     rows = {Path(a["path"]).name: a for a in json.loads(out)["adapters"]}
     assert code == 0 and rows["good"]["status"] == "finished" and rows["good"]["version"] == "v1"
@@ -104,12 +106,12 @@ def test_models_list_shows_broken_adapters(folders, tiny_model_dir, tmp_path, ca
     assert rows["bad-template"]["status"].startswith("broken: ") and "a JSON object" in rows["bad-template"]["status"]
 
 
-@pytest.mark.parametrize("spoilt", ["run.json", "template.json"])
+@pytest.mark.parametrize("spoilt", ["run.json", "template.json", "adapter_config.json"])
 def test_generate_and_evaluate_refuse_a_broken_adapter(spoilt, folders, tiny_model_dir, demo_data, tmp_path,
                                                        capsys, monkeypatch):
     """No draft is ever stored as FOLDER@v1 because run.json could not be read: the command stops first."""
     made = _adapters(folders, tiny_model_dir, tmp_path / "models")
-    adapter = made["bad-run" if spoilt == "run.json" else "bad-template"]
+    adapter = made[{"run.json": "bad-run", "template.json": "bad-template"}.get(spoilt, "bad-config")]
     work = tmp_path / "work"
     work.mkdir()
     code, _, err = run_cli(_generate(work, "--adapter", adapter), capsys, monkeypatch)

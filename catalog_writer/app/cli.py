@@ -51,6 +51,8 @@ DECODING = GenerationSettings()
 BatchSizeOpt = Annotated[int, typer.Option(help=describe("batch_size"))]
 BestOfOpt = Annotated[int, typer.Option(help=describe("best_of"))]
 StrictOpt = Annotated[bool, typer.Option(help=describe("strict"))]
+RewardOpt = Annotated[Path | None, typer.Option(
+    help="Reward model folder (`reward train`): rank the --best-of candidates by it instead of the claim checker.")]
 
 
 @app.command()
@@ -158,6 +160,7 @@ def evaluate(
         int, typer.Option(help=describe("best_of") + " Scored as the block tuned_best_of.")
     ] = DECODING.best_of,
     strict: StrictOpt = DECODING.strict,
+    reward: RewardOpt = None,
     json: bool = False,
     report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
 ) -> None:
@@ -166,7 +169,7 @@ def evaluate(
 
     evaluate_mod.run_evaluation(
         test_file, adapter=adapter, base_model=base_model, limit=limit, batch_size=batch_size,
-        as_json=json, report_dir=report, best_of=best_of, strict=strict,
+        as_json=json, report_dir=report, best_of=best_of, strict=strict, reward=reward,
     )
 
 
@@ -191,6 +194,7 @@ def generate(
     variants: Annotated[int, typer.Option(help=describe("num_variants"))] = DECODING.num_variants,
     best_of: BestOfOpt = DECODING.best_of,
     strict: StrictOpt = DECODING.strict,
+    reward: RewardOpt = None,
     max_new_tokens: Annotated[int | None, typer.Option(help=describe("max_new_tokens"))] = DECODING.max_new_tokens,
     target_words: Annotated[int | None, typer.Option(help=describe("target_words"))] = DECODING.target_words,
     sample: Annotated[bool, typer.Option(help=describe("do_sample"))] = DECODING.do_sample,
@@ -215,7 +219,7 @@ def generate(
     batch.run_batch(
         file, out, adapter=adapter, voice=voice, base_model=base_model, input_format=input_format,
         mapping=map, only_missing=only_missing, limit=limit, out_format=out_format, settings=settings,
-        engine=engine,
+        engine=engine, reward=reward,
     )
 
 

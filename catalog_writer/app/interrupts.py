@@ -51,7 +51,9 @@ def was_interrupted(exc: BaseException) -> bool:
     """Whether Ctrl-C ended the command: typer turns KeyboardInterrupt into a silent exit 130 (older
     click: "Aborted!", exit 1), so look for it along the exception chain."""
     seen: BaseException | None = exc
-    while seen is not None:
+    for _ in range(20):  # a chain is a few links; the bound guards against a hand-made cycle
+        if seen is None:
+            return False
         if isinstance(seen, KeyboardInterrupt):
             return True
         seen = seen.__cause__ or seen.__context__

@@ -83,7 +83,8 @@ def generate_system(
     # Retraining an adapter in place changes its weights file: saved outputs of the old one don't count.
     weights = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
                for f in sorted(Path(adapter).glob("adapter_model.*"))] if adapter else []
-    key = json.dumps([name, version, str(base_model), weights, asdict(settings.effective())], sort_keys=True)
+    key = json.dumps([name, version, str(base_model), weights, asdict(settings.effective())]
+                     + ([pick.key] if getattr(pick, "key", None) else []), sort_keys=True)  # ranked by a reward model
     done = _load_predictions(store, key)
     todo = [i for i, r in enumerate(records) if str(r["id"]) not in done]
     task = progress.add_task(f"{name} ({version})", total=len(records), completed=len(records) - len(todo))
@@ -113,20 +114,28 @@ def generate_system(
     return [done[str(r["id"])]["text"] for r in records], version
 
 
-def record_picker(strict: bool, data_dir: Path):
+def record_picker(strict: bool, data_dir: Path, reward: Path | None = None):
     """pick(record, raw candidates) -> (raw, text): the most faithful candidate (inference/selection.py),
-    checked with the dataset's house phrases like the scores are."""
+    checked with the dataset's house phrases like the scores are; with `reward` (a reward model folder)
+    the candidate it scores highest."""
     from catalog_writer.inference.postprocess import postprocess
     from catalog_writer.inference.selection import Checker, pick
     from catalog_writer.quality.house import load_house
 
     house = load_house(data_dir)
+    scorer = None
+    if reward is not None:
+        from catalog_writer.inference.reward_scorer import RewardScorer
+
+        scorer = RewardScorer(reward)
 
     def choose(record: dict, raws: list[str]) -> tuple[str, str]:
         texts = [postprocess(raw, truncated=False) for raw in raws]
-        (best,) = pick(texts, Checker.for_record(record, house), strict=strict)
+        (best,) = pick(texts, Checker.for_record(record, house), strict=strict,
+                       scorer=scorer.scorer_for(record["prompt"]) if scorer else None)
         return raws[best.index], best.text
 
+    choose.key = {"reward": str(Path(reward).resolve()), "created": scorer.meta.get("created_at")} if scorer else None
     return choose
 
 
@@ -166,10 +175,12 @@ def run_evaluation(
     report_dir: Path | None = None,
     best_of: int = 1,
     strict: bool = False,
+    reward: Path | None = None,
 ) -> dict:
     """Score tuned (if an adapter is given), base and copy systems; print, report, return the result.
     With `best_of` > 1 or `strict` the adapter runs once more, keeping the most faithful of `best_of`
-    samples per product (strict: without unsupported sentences), scored as the block `tuned_best_of`."""
+    samples per product (strict: without unsupported sentences), scored as the block `tuned_best_of`;
+    `reward` (a reward model folder) ranks those samples instead."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -180,6 +191,12 @@ def run_evaluation(
     picked = replace(settings, best_of=best_of, strict=strict).validate()
     if (best_of > 1 or strict) and adapter is None:
         raise CatalogWriterError("--best-of and --strict choose among the tuned adapter's drafts: give --adapter")
+    if reward is not None:
+        from catalog_writer.inference.reward_scorer import read_reward_meta
+
+        if best_of < 2:
+            raise CatalogWriterError("--reward ranks the --best-of candidates: give --best-of 2 or more")
+        read_reward_meta(reward)  # a wrong folder fails before any model loads
     records = load_records(test_file, limit)
     if adapter is not None:
         weights.check_adapter_files(Path(adapter))
@@ -206,7 +223,7 @@ def run_evaluation(
             if best_of > 1 or strict:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
                     "tuned_best_of", records, picked, base_model, Path(adapter), store, progress,
-                    pick=record_picker(strict, Path(test_file).parent))
+                    pick=record_picker(strict, Path(test_file).parent, reward))
                 free_memory()
         preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None, store, progress)
     preds["copy"], versions["copy"] = [copy_baseline(r) for r in records], "copy"
@@ -215,7 +232,9 @@ def run_evaluation(
         "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
         "adapter": str(adapter) if adapter else None, "adapter_version": versions.get("tuned"),
         "decoding": asdict(settings.effective()),
-        **({"decoding_best_of": asdict(picked.effective())} if "tuned_best_of" in preds else {}),
+        **({"decoding_best_of": asdict(picked.effective()),
+            "best_of_ranking": f"reward model {reward}" if reward else "claim checker"} if "tuned_best_of" in preds
+           else {}),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     for name, texts in preds.items():
@@ -254,7 +273,9 @@ def print_summary(result: dict) -> None:
     console.print(table)
     console.print("The copy baseline only strings the facts together: high ROUGE there is not a description.")
     if best := result.get("decoding_best_of"):
-        console.print(f"tuned_best_of: the most faithful of {best['best_of']} samples per product (temperature "
+        rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
+            != "claim checker" else "the most faithful"
+        console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
                       f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
     if result.get("report"):
         console.print(f"Report: {result['report']}")

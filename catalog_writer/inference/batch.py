@@ -111,11 +111,13 @@ def run_batch(
     only_missing: bool = False, limit: int | None = None, out_format: str = "same",
     settings: GenerationSettings | None = None, engine: str = "hf", models_root: Path = Path("models"),
     keep_journal: bool = False, generator=None, on_batch: Callable[[int], None] | None = None,
+    reward: Path | None = None,
 ) -> Path:
     """Generate descriptions for FILE and write OUT; see the module doc for resume semantics.
 
     `settings` default to GenerationSettings(); `generator` (an Engine) replaces loading one (tests, the
-    app); `on_batch(i)` runs after batch i is journaled (tests use it to simulate a crash).
+    app); `on_batch(i)` runs after batch i is journaled (tests use it to simulate a crash); `reward` (a
+    reward model folder) ranks each product's candidates instead of the claim checker.
     """
     from catalog_writer.ingest import catalog
     from catalog_writer.ingest import writeback
@@ -150,6 +152,10 @@ def run_batch(
     # The budget the engine will apply (the adapter's length profile) is part of the job.
     settings = settings.effective(getattr(template, "length", None))
     job = job_hash(settings, engine=engine, adapter=adapter, base_model=base_model, model_version=version)
+    if reward is not None:  # another ranking is another job: its journal lines are not reused
+        from catalog_writer.inference.reward_scorer import read_reward_meta
+
+        job = _sha([job, str(Path(reward).resolve()), read_reward_meta(reward).get("created_at")])
     p_hash = {p.id: _sha(template.messages(p, target_words=settings.target_words)) for p in products}
 
     jpath = journal_path(out)
@@ -157,8 +163,12 @@ def run_batch(
     done = {pid: r for pid, r in read_journal(jpath, job).items() if r.get("product") == p_hash.get(pid)}
     todo = [p for p in products if p.id not in done]
     if todo:
-        _generate(todo, settings, done, jpath, job, p_hash, generator or make_engine(engine, base_model, adapter),
-                  len(products), on_batch)
+        gen = generator or make_engine(engine, base_model, adapter)
+        if reward is not None:
+            from catalog_writer.inference.reward_scorer import RewardScorer
+
+            gen.reward = RewardScorer(reward)  # on the base it was trained on (its run.json)
+        _generate(todo, settings, done, jpath, job, p_hash, gen, len(products), on_batch)
 
     chosen = [done[p.id] for p in products]
     texts = {r["id"]: (r["variants"][0]["text"] if cat.format == "merchant" else r["variants"][0]["html"])

@@ -78,6 +78,9 @@ class Engine(ABC):
     model_version: str = "base"
     exemplar_index: Any = None
     """The template's exemplar corpus (dataset.retrieval.ExemplarIndex), None without retrieval."""
+    reward: Any = None
+    """A reward model (inference/reward_scorer.RewardScorer) that ranks candidates and variants instead of
+    the claim checker; None: the claim checker's order."""
 
     @abstractmethod
     def _complete(
@@ -136,7 +139,8 @@ class Engine(ABC):
                 product_id=product.id, text=c.text, html=to_html(c.text), flags=c.flags,
                 model_version=self.model_version, settings=asdict(s), prompt=prompt,
                 new_tokens=candidates[c.index][1],
-            ) for c in pick(texts, self.checker(product), keep=s.num_variants, strict=s.strict)])
+            ) for c in pick(texts, self.checker(product), keep=s.num_variants, strict=s.strict,
+                            scorer=self.reward.scorer_for(prompt) if self.reward is not None else None)])
         return drafts
 
     def checker(self, product: Product) -> Checker:

@@ -4,11 +4,12 @@ Sampling several candidates and keeping the most faithful one is a cheap way to 
 (reranking by a faithfulness score, arXiv 2303.03278). The order is: fewest unsupported claims, then the
 highest attribute coverage, then a non-empty text, then the first sampled. `strict` drops every sentence
 with an unsupported claim (quality.claims) before a candidate is scored, so strict candidates compete on
-what they keep.
+what they keep. A reward model (`--reward`) replaces this order by its score.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +47,13 @@ class Checker:
 
 @dataclass
 class Choice:
-    """A kept candidate: its index among the candidates, its final text (strict applied) and flags."""
+    """A kept candidate: its index among the candidates, its final text (strict applied), flags and,
+    when a reward model ranked it, its reward."""
 
     index: int
     text: str
     flags: dict
+    reward: float | None = None
 
 
 def rank_key(choice: Choice) -> tuple:
@@ -59,10 +62,18 @@ def rank_key(choice: Choice) -> tuple:
     return len(unsupported), -coverage, not choice.text.strip(), choice.index
 
 
-def pick(texts: list[str], checker: Checker, keep: int = 1, strict: bool = False) -> list[Choice]:
-    """The `keep` best of `texts` (post-processed candidates), best first."""
+def pick(texts: list[str], checker: Checker, keep: int = 1, strict: bool = False,
+         scorer: Callable[[list[str]], list[float]] | None = None) -> list[Choice]:
+    """The `keep` best of `texts` (post-processed candidates), best first. With `scorer` (a reward model,
+    inference/reward_scorer.py: final texts -> rewards) the highest reward wins instead, ties to the claim
+    checker's order; the reward is also put in the flags."""
     choices = []
     for i, text in enumerate(texts):
         final = checker.strict(text) if strict else text
         choices.append(Choice(i, final, checker.flags(final)))
-    return sorted(choices, key=rank_key)[:keep]
+    if scorer is None:
+        return sorted(choices, key=rank_key)[:keep]
+    for choice, reward in zip(choices, scorer([c.text for c in choices])):
+        choice.reward = round(float(reward), 4)
+        choice.flags = {**choice.flags, "reward": choice.reward}
+    return sorted(choices, key=lambda c: (-c.reward, rank_key(c)))[:keep]

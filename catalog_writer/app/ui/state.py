@@ -93,9 +93,25 @@ def _generator(base: str | None, adapter: str | None):
 
 
 def generator(adapter: Path | None):
-    """(Generator, lock) for the configured base plus `adapter`; hold the lock while generating."""
+    """(Generator, lock) for the configured base plus `adapter`; hold the lock while generating. With a
+    reward model configured (CATALOG_WRITER_REWARD) it ranks the candidates and variants."""
     base = config().base
-    return _generator(str(base) if base else None, str(adapter) if adapter else None)
+    gen, lock = _generator(str(base) if base else None, str(adapter) if adapter else None)
+    gen.reward = reward_model()
+    return gen, lock
+
+
+@st.cache_resource(show_spinner="Loading the reward model...", max_entries=2)
+def _reward(path: str):
+    from catalog_writer.inference.reward_scorer import RewardScorer
+
+    return RewardScorer(path)
+
+
+def reward_model():
+    """The reward model of CATALOG_WRITER_REWARD (a `reward train` folder), loaded once; None when unset."""
+    path = os.environ.get("CATALOG_WRITER_REWARD")
+    return _reward(str(Path(path).expanduser().resolve())) if path else None
 
 
 def voices() -> dict[str, Path | None]:

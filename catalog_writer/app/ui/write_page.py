@@ -91,7 +91,10 @@ gens = [g for g in store.generations(product_id=product.id) if g["product"]["cat
 st.subheader(f"Drafts for this product ({len(gens)})")
 if not gens:
     st.info("No drafts yet: press Generate.")
-for g in reversed(gens[-6:]):
+shown = list(reversed(gens[-6:]))
+if state.reward_model() is not None:  # variants best first by the reward model (stable: then newest first)
+    shown.sort(key=lambda g: -(g["flags"] or {}).get("reward", float("-inf")))
+for g in shown:
     gid, review = g["id"], g["review"] or {}
     status = review.get("status", "unreviewed")
     # Widget state comes from the store the first time a generation is drawn in this session.
@@ -106,6 +109,8 @@ for g in reversed(gens[-6:]):
                 f"{g['created_at']:%Y-%m-%d %H:%M} · **{status}**")
         if review.get("reviewer"):
             head += f" by {state.md_escape(review['reviewer'])}"
+        if (g["flags"] or {}).get("reward") is not None:
+            head += f" · reward {g['flags']['reward']:+.2f}"
         st.markdown(head)
         left, right = st.columns(2)
         text = st.session_state[f"edit_{gid}"]
