@@ -60,7 +60,7 @@ def list_adapters(root: Path | str = Path("models")) -> list[dict]:
     for d in sorted({p.parent for p in root.rglob("adapter_config.json")} | {p.parent for p in root.rglob(RUN_FILE)}):
         if any(part.startswith(("checkpoint-", ".")) for part in d.relative_to(root).parts):
             continue
-        if not _is_adapter_dir(d):
+        if not _is_adapter_dir(d) or _is_reward_dir(d):
             continue
         try:
             row = _adapter_row(d)
@@ -93,6 +93,28 @@ def adapter_version(adapter: Path | str) -> str:
 def version_label(meta: dict, adapter: Path | str) -> str:
     """"voice@version" from run.json contents (`meta`); "FOLDER@v1" for an adapter made elsewhere."""
     return f"{meta.get('voice') or Path(adapter).name}@{meta.get('version') or 'v1'}"
+
+
+def _is_reward_dir(d: Path) -> bool:
+    """A reward model (`reward train`): saved like an adapter, but it scores text and is never a voice."""
+    try:
+        return (d / RUN_FILE).exists() and read_adapter_meta(d).get("kind") == "reward"
+    except CatalogWriterError:
+        return False
+
+
+def list_rewards(root: Path | str = Path("models")) -> list[dict]:
+    """Every finished reward model under root, with its held-out pair accuracy."""
+    root = Path(root)
+    rows = []
+    for f in sorted(root.rglob(RUN_FILE)):
+        if any(part.startswith(".") for part in f.relative_to(root).parts) or not _is_reward_dir(f.parent):
+            continue
+        meta = read_adapter_meta(f.parent)
+        rows.append({"path": str(f.parent), "name": meta.get("name") or f.parent.name,
+                     "policy": meta.get("policy"), "pairs": meta.get("pairs"), "created_at": meta.get("created_at"),
+                     "held_out": (meta.get("metrics") or {}).get("held_out") or {}})
+    return rows
 
 
 # --- voices --------------------------------------------------------------------------------------------
@@ -226,7 +248,8 @@ def _base_info(root: Path) -> dict | None:
 def print_models(root: Path | str = Path("models"), as_json: bool = False) -> None:
     """Print the base model and every adapter with its metrics (rich table, or one JSON object)."""
     root = Path(root)
-    data = {"base": _base_info(root), "adapters": list_adapters(root), "voices": _load_voices(root)["voices"]}
+    data = {"base": _base_info(root), "adapters": list_adapters(root), "voices": _load_voices(root)["voices"],
+            "rewards": list_rewards(root)}
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
         return
@@ -253,4 +276,15 @@ def print_models(root: Path | str = Path("models"), as_json: bool = False) -> No
     console.print(table if data["adapters"] else "no adapters yet (`catalog-writer train DATA -o models/adapters/NAME`)")
     for a in data["adapters"]:
         if a["status"].startswith("broken"):
-            console.print(a["status"], soft_wrap=True, markup=False, highlight=False)  # "broken: FILE: reason"
+            console.print(a["status"], soft_wrap=True, markup=False, highlight=False)  # one line each: "broken: FILE: reason"
+    if data["rewards"]:
+        table = Table(title=f"reward models in {root} (`generate --reward`, `improve --reward`)")
+        for col in ("name", "held-out pairs", "accuracy", "95% CI", "drafts from"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("path", overflow="fold")
+        for r in data["rewards"]:
+            h = r["held_out"]
+            acc, ci = h.get("accuracy"), h.get("ci95") or [0, 1]
+            table.add_row(r["name"], str(h.get("pairs", "-")), "-" if acc is None else f"{acc:.3f}",
+                          f"{ci[0]:.2f}-{ci[1]:.2f}", str(r["policy"] or "-"), r["path"])
+        console.print(table)
