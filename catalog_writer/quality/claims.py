@@ -125,8 +125,8 @@ def drop_unsupported_sentences(text: str, facts: dict, title: str = "", house: H
         if not inside:
             lines.append((a, line.group()))
         elif keep:
-            prefix = text[a : keep[0][0]] if BULLET.match(text[a : keep[0][0]] or "") else ""
-            lines.append((a, prefix + " ".join(text[s:e] for s, e in keep)))
+            bullet = BULLET.match(line.group())  # the marker only, never a dropped sentence before a kept one
+            lines.append((a, (bullet.group() if bullet else "") + " ".join(text[s:e] for s, e in keep)))
     # rebuild keeping blank-line paragraph breaks between the surviving lines
     out, prev_end = [], None
     for a, content in lines:

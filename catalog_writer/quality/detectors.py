@@ -25,6 +25,9 @@ _NATION_PLACES = {"british": {"uk", "britain"}, "english": {"england", "uk"}, "s
                   "welsh": {"wales", "uk"}, "irish": {"ireland"}, "italian": {"italy"}, "french": {"france"},
                   "portuguese": {"portugal"}, "spanish": {"spain"}, "peruvian": {"peru"}, "japanese": {"japan"}}
 _SENTENCE_WORDS = {"i", "i'm", "i've", "i'll", "i'd"}
+_OPENERS = STOP | {"this", "these", "those", "each", "every", "all", "some", "any", "my", "his", "her", "their",
+                   "new", "meet", "introducing", "discover", "say", "try", "shop", "choose", "our", "your", "why",
+                   "when", "with", "made", "crafted", "woven", "knitted", "sewn", "designed", "classic", "premium"}
 _CONTRACTED = {"what", "that", "there", "here", "who", "he", "she", "let", "where", "how", "everything",
                "nothing", "something", "today", "now", "life", "winter", "summer"}
 
@@ -114,18 +117,23 @@ def _word_claims(sentence: str, support: Support, house: HousePhrases | None) ->
             yield "origin", a, b
         elif w in V.FEATURES and not any(x.startswith(root(w)) for x in support.words if len(root(w)) > 3):
             yield "content", a, b
-        elif _is_name(sentence, toks, i, first_alpha) and not (house and sentence[a:b] in house.names):
+        elif _is_name(sentence, toks, i, first_alpha, support) and not (house and sentence[a:b] in house.names):
             yield "content", a, b
 
 
-def _is_name(sentence: str, toks, i: int, first_alpha: int | None) -> bool:
+def _is_name(sentence: str, toks, i: int, first_alpha: int | None, support: Support) -> bool:
     """A capitalised word inside a sentence (or a possessive opening one) that is not a plain word."""
     w, a, b = toks[i]
     text = sentence[a:b]
     if not text[:1].isupper() or w in _SENTENCE_WORDS or SIZE_RE.fullmatch(text) or len(text) < 3:
         return False
     if i == first_alpha:  # "Ghilly's cottage" is a name; "What's more" and "It's" are not
-        return sentence[b : b + 2] in ("'s", "’s") and w not in STOP and w not in _CONTRACTED
+        if sentence[b : b + 2] in ("'s", "’s"):
+            return w not in STOP and w not in _CONTRACTED
+        # "Merciline Rib Beanie" for the Merlin Rib Beanie: an unknown word opening a run of title words
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        return bool(nxt and w not in _OPENERS and sentence[nxt[1]:nxt[2]][:1].isupper() and nxt[0] not in STOP
+                    and support.has_word(nxt[0]) and sentence[b:nxt[1]] == " ")
     before = sentence[:a].rstrip()
     return not before.endswith((":", "(", "-", "–", "—", "•"))  # a label or a list item opens here
 
