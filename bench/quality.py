@@ -117,7 +117,7 @@ def main() -> None:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     if args.exemplars is None:
-        from catalog_writer.dataset.pairs import DEFAULT_EXEMPLARS
+        from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
 
         args.exemplars = DEFAULT_EXEMPLARS
     names = list(CATALOGS) if args.catalog == "all" else [args.catalog]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog_writer.dataset import pairs
+from catalog_writer.dataset import pairs, retrieval
 from catalog_writer.ingest.catalog import Catalog, Product
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import read_jsonl
@@ -87,7 +87,8 @@ def test_prepare_dataset_layout_and_split_guarantees(tmp_path):
     out = tmp_path / "ds"
     manifest = pairs.prepare_dataset(cat, out, voice="Fernhill & Co.", target_words=70, seed=13)
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "template.json", "test.jsonl", "to_write.jsonl", "train.jsonl", "val.jsonl"]
+        "exemplars.jsonl", "house_phrases.json", "manifest.json", "template.json", "test.jsonl",
+        "to_write.jsonl", "train.jsonl", "val.jsonl"]
     data = read_split(out)
     assert {r["id"] for r in data["to_write"]} == {"w1", "w2"}
     assert all("completion" not in r for r in data["to_write"])
@@ -104,14 +105,17 @@ def test_prepare_dataset_layout_and_split_guarantees(tmp_path):
     assert by_id["p002"]["group"] == by_id["p003"]["group"] == "p002"
 
     rec = by_id["p010"]
-    assert set(rec) == {"id", "group", "title", "attributes", "prompt", "completion"}
+    assert set(rec) == {"id", "group", "title", "attributes", "prompt", "completion", "exemplars",
+                        "reference_unsupported"}
     assert rec["completion"] == [{"role": "assistant", "content": cat.products[10].description}]
     assert rec["attributes"] == {"Brand": "Fernhill & Co.", "Category": "Home > Blankets", "Material": "wool",
                                  "Colour": "Moss, Oat"}
     # the saved template reproduces every prompt exactly
     template = PromptTemplate.load(out / "template.json")
     assert template.voice == "Fernhill & Co." and template.target_words == 70
-    assert rec["prompt"] == template.messages(cat.products[10])
+    corpus = {e.id: e for e in retrieval.read_exemplars(out / "exemplars.jsonl")}
+    shown = [corpus[e["id"]] for e in rec["exemplars"]]
+    assert rec["prompt"] == template.messages(cat.products[10], exemplars=shown)
     assert "voice of Fernhill & Co. Aim for about 70 words." in rec["prompt"][1]["content"]
 
     on_disk = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

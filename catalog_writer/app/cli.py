@@ -15,6 +15,7 @@ import typer
 
 from catalog_writer.app import cli_reward
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
 from catalog_writer.inference.settings import GenerationSettings, describe
 
 app = typer.Typer(
@@ -84,13 +85,18 @@ def prepare(
     voice: Annotated[str | None, typer.Option(help="Brand-voice name written into prompts.")] = None,
     target_words: Annotated[int | None, typer.Option(help="Target length in words.")] = None,
     seed: int = 13,
+    drop_unsupported_sentences: Annotated[bool, typer.Option(
+        help="Leave reference sentences whose claims the facts do not back out of train/val targets.")] = False,
+    exemplars: Annotated[int, typer.Option(
+        help="Similar described products of the brand shown in each prompt (0 = none).")] = DEFAULT_EXEMPLARS,
 ) -> None:
     """Build train/val/test instruction pairs (TRL prompt/completion JSONL) from a catalog."""
     from catalog_writer.ingest import catalog
     from catalog_writer.dataset import pairs
 
     cat = catalog.read_catalog(file, format=format, mapping=catalog.parse_mapping(map))
-    manifest = pairs.prepare_dataset(cat, out, voice=voice, target_words=target_words, seed=seed)
+    manifest = pairs.prepare_dataset(cat, out, voice=voice, target_words=target_words, seed=seed,
+                                     drop_unsupported_sentences=drop_unsupported_sentences, exemplars=exemplars)
     pairs.print_summary(manifest, out)
 
 

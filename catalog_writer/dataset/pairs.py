@@ -18,7 +18,11 @@ from catalog_writer.ingest.catalog import USABLE_WORDS, Catalog, Product, has_re
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import atomic_dir, write_json_atomic, write_jsonl_atomic
 from catalog_writer.dataset.lengths import length_profile
-from catalog_writer.dataset.prompts import PromptTemplate, product_facts
+from catalog_writer.dataset import targets
+from catalog_writer.dataset import retrieval
+from catalog_writer.dataset.prompts import Exemplar, PromptTemplate, product_facts
+from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
+from catalog_writer.quality.house import HOUSE_FILE
 
 __all__ = [
     "SPLITS",
@@ -142,14 +146,18 @@ def assign_splits(
     return [split_of[g] for g in groups]
 
 
-def _record(product: Product, group: str, template: PromptTemplate, with_completion: bool) -> dict:
+def _record(product: Product, group: str, template: PromptTemplate, with_completion: bool,
+            exemplars: list[Exemplar] = (), target_words: int | None = None) -> dict:
     rec = {
         "id": product.id,
         "group": group,
         "title": product.title,
         "attributes": product_facts(product),
-        "prompt": template.messages(product),
+        "prompt": template.messages(product, target_words=target_words, exemplars=list(exemplars)),
     }
+    if exemplars:  # what the prompt showed: evaluation bans and checks the exemplars' facts
+        rec["exemplars"] = [{"id": e.id, "title": e.title, "facts": e.facts}
+                            for e in exemplars[: template.exemplars_k]]
     if with_completion:
         rec["completion"] = [{"role": "assistant", "content": product.description.strip()}]
     return rec
@@ -172,12 +180,20 @@ def prepare_dataset(
     val_frac: float = 0.1,
     test_frac: float = 0.15,
     template: PromptTemplate | None = None,
+    exemplars: int | None = DEFAULT_EXEMPLARS,
+    drop_unsupported_sentences: bool = False,
 ) -> dict:
     """Write train/val/test/to_write JSONL, template.json and manifest.json into `out_dir`; return the
     manifest.
 
     The folder is built in a temporary sibling and swapped in at the end, so a crash never leaves half a
     dataset; an existing folder is only replaced when it is an earlier dataset (has manifest.json).
+    `exemplars` similar products are shown per prompt (None: the template's own exemplars_k): training
+    prompts retrieve from the train split, preferring exemplars whose facts differ; val and test from the
+    train split; `to_write` and generation from every described product (`exemplars.jsonl`).
+    Reference sentences whose claims the facts do not back are marked in each record
+    (`reference_unsupported`, see dataset/targets.py) and, with `drop_unsupported_sentences`, left out of
+    the train and val targets; the brand's house phrases are saved as `house_phrases.json`.
     """
     out_dir = Path(out_dir)
     if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
@@ -198,10 +214,26 @@ def prepare_dataset(
         )
     groups = near_duplicate_groups(usable)
     splits = assign_splits(groups, seed=seed, val_frac=val_frac, test_frac=test_frac)
+    template = retrieval.with_retrieval(template, exemplars, [p.description for p in usable])
+    buckets = bool(template.length_buckets)
+    corpus = retrieval.dataset_corpus(usable, groups, splits)
+    corpus_text, corpus_sha = retrieval.corpus_text(corpus)
+    if template.exemplars_k:
+        template.exemplar_source, template.exemplar_sha256 = retrieval.EXEMPLARS_FILE, corpus_sha
+    k = template.exemplars_k
+    train_index = retrieval.ExemplarIndex([e for e in corpus if e.split == "train"])
+    full_index = retrieval.ExemplarIndex(corpus)
+    house = targets.learn_house(usable, splits)
+    cleaned, marks, claim_stats = targets.mark_references(usable, splits, house, drop_unsupported_sentences)
     records: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    for p, g, s in zip(usable, groups, splits, strict=True):
-        records[s].append(_record(p, g, template, with_completion=True))
-    to_write = [_record(p, p.group or p.id, template, with_completion=False) for p in missing]
+    for p, g, s, marked in zip(cleaned, groups, splits, marks, strict=True):
+        shown = train_index.search(p.title, product_facts(p), k, exclude_ids=[p.id], exclude_groups=[g],
+                                   prefer_different_facts=s == "train")
+        # Training prompts ask for their reference's length; val/test ask what generation would.
+        words = template.snap_words(len(p.description.split())) if s == "train" and buckets else None
+        records[s].append(_record(p, g, template, True, shown, words))
+        records[s][-1]["reference_unsupported"] = marked
+    to_write = [_record(p, p.group or p.id, template, False, full_index.for_product(p, k)) for p in missing]
     # Generation's default token budget: the training descriptions' lengths (dataset/lengths.py).
     template.length = length_profile([r["completion"][0]["content"] for r in records["train"]])
 
@@ -213,12 +245,17 @@ def prepare_dataset(
         "counts": {**{s: len(records[s]) for s in SPLITS}, "to_write": len(to_write),
                    "products": len(cat.products), "usable": len(usable), "groups": len(set(groups))},
         "template": template.to_dict(),
+        "exemplars": {"file": retrieval.EXEMPLARS_FILE, "sha256": corpus_sha, "products": len(corpus),
+                      "k": template.exemplars_k, "retrieval": "bm25s over title + fact values, same brand, "
+                      "never the product's own split group; training prefers exemplars whose facts differ"},
         "split": {
             "rule": (f"whole groups (shared Product.group, or {SHINGLE}-word-shingle Jaccard >= "
                      f"{NEAR_DUP_JACCARD} between descriptions, union-find) ordered by sha256(seed:group); "
                      f"first ~test_frac of products -> test, next ~val_frac -> val, rest -> train"),
             "val_frac": val_frac, "test_frac": test_frac, "usable_words": USABLE_WORDS,
         },
+        "claims": {"drop_unsupported_sentences": drop_unsupported_sentences, "house_phrases": len(house),
+                   "house_file": HOUSE_FILE, **claim_stats},
         "seed": seed,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -226,7 +263,9 @@ def prepare_dataset(
         for s in SPLITS:
             write_jsonl_atomic(tmp / f"{s}.jsonl", records[s])
         write_jsonl_atomic(tmp / "to_write.jsonl", to_write)
+        (tmp / retrieval.EXEMPLARS_FILE).write_text(corpus_text, encoding="utf-8")
         template.save(tmp / "template.json")
+        house.save(tmp / HOUSE_FILE)
         write_json_atomic(tmp / "manifest.json", manifest)
     return manifest
 
@@ -249,3 +288,9 @@ def print_summary(manifest: dict, out_dir: str | Path) -> None:
         f"{c['products']} products, {c['usable']} with a usable description in {c['groups']} groups "
         f"(seed {manifest['seed']}); template: {Path(out_dir) / 'template.json'}"
     )
+    if claims := manifest.get("claims"):
+        shares = ", ".join(f"{s} {claims['share'].get(s, 0):.0%}" for s in SPLITS if s in claims["share"])
+        action = (f"dropped from {claims['cleaned']} train/val targets" if claims["drop_unsupported_sentences"]
+                  else "kept (prepare --drop-unsupported-sentences drops them from train/val targets)")
+        console.print(f"Reference sentences with a claim the facts do not back: {claims['share_all']:.0%} "
+                      f"({shares}); {action}. House phrases: {claims['house_phrases']}.")

@@ -24,6 +24,10 @@ from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.dataset.prompts import Exemplar, PromptTemplate, clean_value, product_facts
 
 EXEMPLARS_FILE = "exemplars.jsonl"
+DEFAULT_EXEMPLARS = 1
+"""Similar described products shown in each prompt by `prepare`."""
+LENGTH_BUCKETS = [25, 35, 45, 60, 75, 90, 110, 140, 180, 240, 320]
+"""Word targets of the length line: training prompts carry their reference's bucket."""
 POOL = 8
 """Candidates reranked when training prefers exemplars whose facts differ from the target's."""
 DIFFERENT_FACTS_WEIGHT = 0.5
@@ -56,6 +60,18 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def with_retrieval(template: PromptTemplate, k: int | None, descriptions: list[str]) -> PromptTemplate:
+    """The template with k exemplars (None: its own) and length buckets, the brand's median length as the
+    default. A fixed word target (`prepare --target-words`) keeps one length line for every prompt."""
+    import statistics
+
+    k = template.exemplars_k if k is None else k
+    buckets = [] if template.target_words else template.length_buckets or list(LENGTH_BUCKETS)
+    words = round(statistics.median(len(d.split()) for d in descriptions)) if descriptions else None
+    return PromptTemplate.from_dict({**template.to_dict(), "exemplars_k": max(0, k), "length_buckets": buckets,
+                                     "default_words": template.default_words or words})
 
 
 def corpus_text(exemplars: Iterable[Exemplar]) -> tuple[str, str]:

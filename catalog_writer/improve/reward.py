@@ -148,9 +148,9 @@ def run_reward_train(data_dir: Path, out: Path, *, preferences: Path | None = No
         raise CatalogWriterError("already holds a model; choose another -o", file=out)
     if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
         raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
-    base = modeling.resolve_base(base_model or (modeling.adapter_base(Path(adapter)) if adapter else None))
-    records = bootstrap.catalog_records(data_dir, limit)
+    records = bootstrap.catalog_records(data_dir, limit)  # user errors in the inputs before any model loads
     reviews = bootstrap.review_pairs(preferences) if preferences else []
+    base = modeling.resolve_base(base_model or (modeling.adapter_base(Path(adapter)) if adapter else None))
 
     t0 = time.perf_counter()
     console.print(f"sampling {settings.samples_per_product} drafts for each of {len(records)} products from "
