@@ -64,8 +64,11 @@ def _tokens(sentence: str) -> list[tuple[str, int, int]]:
 def _phrase_claims(sentence: str, support: Support) -> Iterator[Found]:
     """Certification, care, warranty, provenance, property and material-phrase matches whose key words
     do not occur together in one fact or the title."""
+    care = [m.span() for m in _patterns()["care"].finditer(sentence)]
     for kind in ("certification", "care", "warranty", "provenance", "content", "material"):
         for m in _patterns()[kind].finditer(sentence):
+            if kind == "provenance" and any(a <= m.start() and m.end() <= b for a, b in care):
+                continue  # "wash it by hand" is care, checked as such
             keys = {root(w) for w, _, _ in _tokens(m.group()) if w not in _FILLER and not w[0].isdigit()}
             if kind == "material":
                 keys = {k for k in keys if not support.has_word(k)}  # "soy wax": the soy is the claim

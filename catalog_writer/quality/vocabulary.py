@@ -90,7 +90,7 @@ CERTIFICATIONS = (
 
 # Care: each pattern is one instruction; it is backed when the facts carry its key words.
 CARE = (
-    r"machine[- ]wash(?:able|ed)?", r"hand[- ]wash(?:able|ed)?", r"wash(?:ed|es|ing)?\s+(?:it\s+)?(?:at|in|on|cold|warm|"
+    r"machine[- ]wash(?:able|ed)?", r"hand[- ]wash(?:able|ed)?", r"wash(?:ed)?(?:\s+\w+,?){0,2}\s+by hand", r"wash(?:ed|es|ing)?\s+(?:it\s+)?(?:at|in|on|cold|warm|"
     r"once|twice|every|regularly|inside)", r"washable", r"tumble[- ]dr(?:y|ied)", r"dry[- ]clean(?:ed|ing)?",
     r"(?:dry|lay)\s+(?:it\s+)?flat", r"line[- ]dr(?:y|ied)", r"drip[- ]dry",
     r"(?:do not|don't|never)\s+(?:wash|tumble|iron|bleach|dry|wring|soak|machine)\w*",
@@ -101,7 +101,8 @@ CARE = (
 )
 # Words inside a care phrase that say nothing about care: the rest must be in the facts.
 CARE_FILLER = {"it", "at", "in", "on", "the", "do", "not", "don't", "never", "safe", "proof", "able", "ed", "out",
-               "or", "and", "once", "twice", "every", "regularly", "inside", "cold", "warm"}
+               "or", "and", "once", "twice", "every", "regularly", "inside", "cold", "warm", "them", "they",
+               "these", "those", "gently", "only", "by"}
 
 # A frequency or duration of use/care is a claim of its own ("wash once a year").
 FREQUENCY = r"(?:once|twice|\w+ times)\s+(?:a|per|every)\s+(?:day|week|month|season|year)"
