@@ -68,15 +68,23 @@ def register_child(voice: str, out: Path) -> None:
 def compare_adapters(test_file: Path, parent: Path, child: Path, base_model: Path | None = None,
                      limit: int | None = None, batch_size: int = 16, max_new_tokens: int | None = None) -> dict:
     """Score parent and child with the evaluation code on the same held-out records and greedy decoding
-    (`max_new_tokens` overrides the dataset's length budget, e.g. for a quick check)."""
+    (`max_new_tokens` overrides the dataset's length budget, e.g. for a quick check), as `evaluate` does:
+    exemplar facts banned in decoding, the dataset's house phrases not counted as claims."""
     from dataclasses import replace
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from catalog_writer.core.fileio import read_jsonl
+    from catalog_writer.dataset.retrieval import records_leak_terms
     from catalog_writer.evaluation import evaluate
+    from catalog_writer.quality.house import load_house
     from catalog_writer.quality.metrics import score_system
 
     records = evaluate.load_records(test_file, limit)
+    train = Path(test_file).parent / "train.jsonl"
+    avoid = records_leak_terms(records, read_jsonl(train)) \
+        if train.is_file() and any(r.get("exemplars") for r in records) else None
+    house = load_house(Path(test_file).parent)
     settings = evaluate.decoding_settings(test_file, batch_size)
     if max_new_tokens is not None:
         settings = replace(settings, max_new_tokens=max_new_tokens, target_words=None)
@@ -85,8 +93,8 @@ def compare_adapters(test_file: Path, parent: Path, child: Path, base_model: Pat
     with Progress(*columns, console=console) as progress:
         for name, path in (("parent", parent), ("child", child)):
             texts, version = evaluate.generate_system(name, records, settings, base_model, Path(path), None,
-                                                      progress)
-            result[name] = {"model_version": version, **score_system(texts, records)}
+                                                      progress, avoid)
+            result[name] = {"model_version": version, **score_system(texts, records, house)}
     return result
 
 
