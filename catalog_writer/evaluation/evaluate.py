@@ -15,6 +15,7 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
+from catalog_writer.training.adapter import Adapter, open_adapter
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
     attribute_coverage,
     copy_baseline,
@@ -71,18 +72,18 @@ def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:
 
 
 def generate_system(
-    name: str, records: list[dict], settings, base_model: Path | None, adapter: Path | None,
+    name: str, records: list[dict], settings, base_model: Path | None, adapter: Adapter | Path | None,
     store: Path | None, progress, pick=None,
 ) -> tuple[list[str], str]:
     """Outputs of one model (base + optional adapter) for every record, reusing saved ones. `pick(record,
     raws)` -> (raw, text) chooses among a record's candidates (best-of, see `record_picker`)."""
-    from catalog_writer.inference.generate import Generator, adapter_version
+    from catalog_writer.inference.generate import Generator
     from catalog_writer.inference.postprocess import postprocess
 
-    version = adapter_version(adapter) if adapter else "base"
-    # Retraining an adapter in place changes its weights file: saved outputs of the old one don't count.
-    weights = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
-               for f in sorted(Path(adapter).glob("adapter_model.*"))] if adapter else []
+    adapter = open_adapter(adapter)
+    version = adapter.model_version if adapter else "base"
+    # Retraining an adapter in place changes its fingerprint: saved outputs of the old weights don't count.
+    weights = adapter.fingerprint() if adapter else {}
     key = json.dumps([name, version, str(base_model), weights, asdict(settings.effective())]
                      + ([pick.key] if getattr(pick, "key", None) else []), sort_keys=True)  # ranked by a reward model
     done = _load_predictions(store, key)
@@ -184,7 +185,6 @@ def run_evaluation(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from catalog_writer.inference.generate import adapter_version, load_template
     from catalog_writer.training import modeling, weights
 
     settings = decoding_settings(test_file, batch_size)  # a bad option fails before any file is read
@@ -198,14 +198,12 @@ def run_evaluation(
             raise CatalogWriterError("--reward ranks the --best-of candidates: give --best-of 2 or more")
         read_reward_meta(reward)  # a wrong folder fails before any model loads
     records = load_records(test_file, limit)
-    if adapter is not None:
-        weights.check_adapter_files(Path(adapter))
-    if base_model is None and adapter is not None:
-        base_model = modeling.adapter_base(Path(adapter))  # compare against the base it was tuned from
+    tuned = open_adapter(adapter)  # once: missing files or a corrupt run.json/template.json fail here
+    if base_model is None and tuned is not None:
+        base_model = tuned.base  # compare against the base it was tuned from
     base_model = modeling.resolve_base(base_model)
-    if adapter is not None:  # a corrupt run.json/template.json or another base's adapter: before any output
-        adapter_version(adapter), load_template(adapter)
-        weights.check_adapter_fits(Path(adapter), base_model)
+    if tuned is not None:  # another base's adapter: before any output
+        weights.check_adapter_fits(tuned.path, base_model)
     store = None
     if report_dir is not None:
         Path(report_dir).mkdir(parents=True, exist_ok=True)
@@ -218,11 +216,11 @@ def run_evaluation(
     with Progress(*columns, console=err) as progress:
         if adapter is not None:
             preds["tuned"], versions["tuned"] = generate_system(
-                "tuned", records, settings, base_model, Path(adapter), store, progress)
+                "tuned", records, settings, base_model, tuned, store, progress)
             free_memory()
             if best_of > 1 or strict:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
-                    "tuned_best_of", records, picked, base_model, Path(adapter), store, progress,
+                    "tuned_best_of", records, picked, base_model, tuned, store, progress,
                     pick=record_picker(strict, Path(test_file).parent, reward))
                 free_memory()
         preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None, store, progress)

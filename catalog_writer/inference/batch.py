@@ -22,6 +22,7 @@ from catalog_writer.ingest.catalog import Catalog, Product, has_reference
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, read_jsonl
 from catalog_writer.inference.generate import Draft, GenerationSettings
+from catalog_writer.training.adapter import Adapter, open_adapter
 
 OUT_FORMATS = ("same", "csv", "jsonl")
 ENGINES = ("hf", "vllm")
@@ -35,20 +36,14 @@ def _sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
 
 
-def _adapter_fingerprint(adapter: Path | None) -> dict:
-    """Size + mtime of the adapter's files: a retrained adapter in the same folder changes the job hash."""
-    if adapter is None:
-        return {}
-    return {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in sorted(Path(adapter).glob("*")) if p.is_file()}
-
-
-def job_hash(settings: GenerationSettings, *, engine: str, adapter: Path | None, base_model: Path | None,
+def job_hash(settings: GenerationSettings, *, engine: str, adapter: Adapter | None, base_model: Path | None,
              model_version: str) -> str:
-    """Everything that changes a product's output. batch_size is left out (it does not change results)."""
+    """Everything that changes a product's output. batch_size is left out (it does not change results);
+    a retrained adapter in the same folder changes its weights' fingerprint."""
     s = asdict(settings.effective())
     s.pop("batch_size")
-    return _sha({"settings": s, "engine": engine, "adapter": str(Path(adapter).resolve()) if adapter else None,
-                 "adapter_files": _adapter_fingerprint(adapter), "model_version": model_version,
+    return _sha({"settings": s, "engine": engine, "adapter": str(adapter.path.resolve()) if adapter else None,
+                 "adapter_files": adapter.fingerprint() if adapter else {}, "model_version": model_version,
                  "base": str(Path(base_model).resolve()) if base_model else None})
 
 
@@ -64,7 +59,7 @@ def select_products(cat: Catalog, only_missing: bool, limit: int | None) -> list
     return products[:limit] if limit is not None else products
 
 
-def make_engine(engine: str, base_model: Path | None, adapter: Path | None):
+def make_engine(engine: str, base_model: Path | None, adapter: Adapter | Path | None):
     if engine == "vllm":
         from catalog_writer.inference.vllm_engine import VllmGenerator
 
@@ -106,7 +101,7 @@ def _progress_bar():
 
 
 def run_batch(
-    file: Path, out: Path, *, adapter: Path | None = None, voice: str | None = None,
+    file: Path, out: Path, *, adapter: Adapter | Path | None = None, voice: str | None = None,
     base_model: Path | None = None, input_format: str | None = None, mapping: list[str] | None = None,
     only_missing: bool = False, limit: int | None = None, out_format: str = "same",
     settings: GenerationSettings | None = None, engine: str = "hf", models_root: Path = Path("models"),
@@ -135,8 +130,7 @@ def run_batch(
         from catalog_writer.training.registry import resolve_voice
 
         adapter = resolve_voice(voice, models_root)
-    if adapter is not None and not Path(adapter).is_dir():
-        raise CatalogWriterError("adapter folder not found", file=adapter)
+    adapter = open_adapter(adapter)  # once for the whole job: template, version, base, weights; errors now
     out = Path(out)
     if out.resolve() == Path(file).resolve():
         raise CatalogWriterError("-o must differ from the input file (the input is never overwritten)", file=out)

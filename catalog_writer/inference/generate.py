@@ -13,12 +13,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog_writer.ingest.catalog import Product
 from catalog_writer.inference.postprocess import postprocess, to_html
 from catalog_writer.inference.selection import Checker, pick
 from catalog_writer.inference.settings import GenerationSettings
+
+if TYPE_CHECKING:
+    from catalog_writer.training.adapter import Adapter
 
 __all__ = ["Draft", "Engine", "GenerationSettings", "Generator", "adapter_version", "faithfulness",
            "load_template"]
@@ -53,22 +56,21 @@ def faithfulness(text: str, product: Product) -> dict:
 # ---------------------------------------------------------------- engines
 
 
-def load_template(adapter: Path | None):
-    """The adapter's saved PromptTemplate (template.json), else the default template."""
+def load_template(adapter: Adapter | Path | None):
+    """The adapter's PromptTemplate (template.json), else the default template."""
     from catalog_writer.dataset.prompts import PromptTemplate
+    from catalog_writer.training.adapter import open_adapter
 
-    if adapter is not None and (Path(adapter) / "template.json").exists():
-        return PromptTemplate.load(Path(adapter) / "template.json")
-    return PromptTemplate()
+    adapter = open_adapter(adapter)
+    return adapter.template if adapter is not None else PromptTemplate()
 
 
-def adapter_version(adapter: Path | None) -> str:
-    """"voice@version" from the adapter's run.json (a corrupt one is an error); "base" without an adapter."""
-    if adapter is None:
-        return "base"
-    from catalog_writer.training.registry import adapter_version as version_of
+def adapter_version(adapter: Adapter | Path | None) -> str:
+    """"voice@version" of the adapter (a corrupt run.json is an error); "base" without an adapter."""
+    from catalog_writer.training.adapter import open_adapter
 
-    return version_of(adapter)
+    adapter = open_adapter(adapter)
+    return adapter.model_version if adapter is not None else "base"
 
 
 class Engine(ABC):
@@ -163,19 +165,22 @@ def _chunks(seq: list, size: int) -> Iterable[list]:
 class Generator(Engine):
     """Hugging Face engine: model (+ merged adapter) loaded once, batched greedy or sampled decoding."""
 
-    def __init__(self, base_model: Path | None = None, adapter: Path | None = None, dtype: str = "auto") -> None:
-        from catalog_writer.training import modeling
-
+    def __init__(self, base_model: Path | None = None, adapter: Adapter | Path | None = None,
+                 dtype: str = "auto") -> None:
+        """`adapter`: an opened training.adapter.Adapter, or its folder (opened here, once)."""
         from catalog_writer.dataset.retrieval import template_index
-
-        template = load_template(adapter)
-        index = template_index(template, adapter)  # before the model loads: a wrong corpus fails fast
-        model, tokenizer = modeling.load_for_inference(base_model, adapter, dtype=dtype, merge=True)
-        self._setup(model, tokenizer, template, adapter_version(adapter))
-        self.exemplar_index = index
         from catalog_writer.quality.house import load_house
+        from catalog_writer.training import modeling
+        from catalog_writer.training.adapter import open_adapter
 
-        self.house = load_house(adapter)  # the brand's voice phrases are not claims (None when absent)
+        self.adapter = open_adapter(adapter)
+        folder = self.adapter.path if self.adapter else None
+        template = load_template(self.adapter)
+        index = template_index(template, folder)  # before the model loads: a wrong corpus fails fast
+        model, tokenizer = modeling.load_for_inference(base_model, self.adapter, dtype=dtype, merge=True)
+        self._setup(model, tokenizer, template, adapter_version(self.adapter))
+        self.exemplar_index = index
+        self.house = load_house(folder)  # the brand's voice phrases are not claims (None when absent)
 
     @classmethod
     def from_loaded(cls, model, tokenizer, template=None, model_version: str = "base",

@@ -7,12 +7,12 @@ so one server can hold several brand voices. vLLM is imported lazily and is opti
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference.leakage import word_variants
 from catalog_writer.inference.generate import Engine, GenerationSettings, adapter_version, load_template
+from catalog_writer.training.adapter import Adapter, open_adapter
 
 
 # The LoRA ranks vLLM's engine accepts for max_lora_rank (vllm.config.LoRAConfig.max_lora_rank).
@@ -42,20 +42,16 @@ def _import_vllm():
 class VllmGenerator(Engine):
     """`Generator` look-alike backed by vllm.LLM; the adapter runs as a LoRA request."""
 
-    def __init__(self, base_model: Path | None = None, adapter: Path | None = None, dtype: str = "auto",
-                 gpu_memory_utilization: float = 0.85) -> None:
+    def __init__(self, base_model: Path | None = None, adapter: Adapter | Path | None = None,
+                 dtype: str = "auto", gpu_memory_utilization: float = 0.85) -> None:
         vllm, LoRARequest = _import_vllm()
         from catalog_writer.training import modeling
 
+        adapter = open_adapter(adapter)
         if base_model is None and adapter is not None:
-            base_model = modeling.adapter_base(Path(adapter))
+            base_model = adapter.base
         base = modeling.resolve_base(base_model)
-        rank = 16
-        if adapter is not None:
-            cfg = Path(adapter) / "adapter_config.json"
-            if not cfg.exists():
-                raise CatalogWriterError("not an adapter folder (adapter_config.json missing)", file=adapter)
-            rank = int(json.loads(cfg.read_text()).get("r", 16))
+        rank = adapter.rank if adapter is not None else 16
         self.llm = vllm.LLM(
             model=str(base), dtype="auto" if dtype == "auto" else dtype, enable_lora=adapter is not None,
             max_lora_rank=max_lora_rank(rank), gpu_memory_utilization=gpu_memory_utilization,
@@ -63,9 +59,9 @@ class VllmGenerator(Engine):
         self.template = load_template(adapter)
         from catalog_writer.dataset.retrieval import template_index
 
-        self.exemplar_index = template_index(self.template, adapter)
+        self.exemplar_index = template_index(self.template, adapter.path if adapter else None)
         self.model_version = adapter_version(adapter)
-        self.lora = LoRARequest(self.model_version, 1, str(Path(adapter).resolve())) if adapter else None
+        self.lora = LoRARequest(self.model_version, 1, str(adapter.path.resolve())) if adapter else None
         self._vllm = vllm
 
     def _complete(self, prompts, s: GenerationSettings, progress, avoid=None):

@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.core.fileio import read_json_object
 from catalog_writer.training import weights
+from catalog_writer.training.adapter import Adapter, open_adapter
+from catalog_writer.training.adapter import adapter_base  # noqa: F401  (still importable from here)
 
 DEFAULT_BASE = Path("models/base")
 PROVENANCE = "provenance.json"
@@ -189,20 +190,9 @@ def load_for_training(
     return model
 
 
-def adapter_base(adapter: Path) -> Path | None:
-    """The base folder an adapter was trained on (run.json, else adapter_config.json), if it exists here."""
-    for name, key in (("run.json", "base_model"), ("adapter_config.json", "base_model_name_or_path")):
-        f = Path(adapter) / name
-        if f.exists():
-            value = read_json_object(f, name).get(key)  # broken: one line naming the file
-            if value and (Path(value) / "config.json").exists():
-                return Path(value)
-    return None
-
-
 def load_for_inference(
     base: Path | str | None,
-    adapter: Path | str | None = None,
+    adapter: Adapter | Path | str | None = None,
     dtype: str = "auto",
     merge: bool = True,
 ):
@@ -210,18 +200,17 @@ def load_for_inference(
     import torch
     from transformers import AutoModelForCausalLM
 
-    if adapter is not None:
-        weights.check_adapter_files(Path(adapter))  # before the base loads: a missing file fails fast
+    adapter = open_adapter(adapter)  # read once, its files checked before the base loads (fails fast)
     if base is None and adapter is not None:
-        base = adapter_base(Path(adapter))
+        base = adapter.base
     path = resolve_base(base)
     if adapter is not None:
-        weights.check_adapter_fits(Path(adapter), path)  # an adapter of another base: one line, nothing loaded
+        weights.check_adapter_fits(adapter.path, path)  # an adapter of another base: one line, nothing loaded
     model = AutoModelForCausalLM.from_pretrained(path, dtype=compute_dtype(dtype))
     if torch.cuda.is_available():
         model = model.to("cuda")
     if adapter is not None:
-        model = weights.attach_adapter(model, Path(adapter), path)
+        model = weights.attach_adapter(model, adapter.path, path)
         if merge:
             model = model.merge_and_unload()
     model.eval()

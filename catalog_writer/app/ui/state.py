@@ -127,7 +127,7 @@ def voices() -> dict[str, Path | None]:
     for a in adapters:
         if a.get("status") != "finished":
             continue  # no run.json yet: still training
-        label = f"{a.get('voice') or Path(a['path']).name}@{a.get('version') or 'v1'}"
+        label = registry.version_label(a, a["path"])  # the model_version its drafts are stored under
         out[label + (ACTIVE if a.get("active") else "")] = Path(a["path"])
     return out
 

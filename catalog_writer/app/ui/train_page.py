@@ -167,7 +167,7 @@ if report_dir and (report_dir / "report.md").exists():
 adapter = _meta_path("adapter")
 if adapter and (adapter / registry.RUN_FILE).exists():
     meta = registry.read_adapter_meta(adapter)
-    st.subheader(f"Adapter {meta.get('voice')}@{meta.get('version')}")
+    st.subheader(f"Adapter {registry.version_label(meta, adapter)}")
     metrics = {k: v for k, v in (meta.get("metrics") or {}).items() if isinstance(v, (int, float))}
     if metrics:
         st.dataframe(pd.DataFrame([metrics]), hide_index=True)
