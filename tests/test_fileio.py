@@ -1,4 +1,4 @@
-"""core.fileio: atomic writes leave the old file or the new one, never half; JSONL errors name file and line."""
+"""core.fileio: atomic writes leave the old file or the new one, never half; errors name file and line."""
 
 from __future__ import annotations
 
@@ -86,3 +86,17 @@ def test_atomic_dir_swaps_a_whole_folder_or_nothing(tmp_path):
         (staging / "c").write_text("3")
     assert [p.name for p in out.iterdir()] == ["c"]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+@pytest.mark.parametrize("text, needle", [("lora: [1,\n  2\n", "not valid YAML"),
+                                          ("- 1\n- 2\n", "mapping of sections (a, b)")])
+def test_read_yaml_mapping_errors_are_one_line(tmp_path, text, needle):
+    from catalog_writer.core.fileio import read_yaml_mapping
+
+    f = tmp_path / "r.yaml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogWriterError) as e:
+        read_yaml_mapping(f, "recipe", ["a", "b"])
+    assert str(e.value).startswith(str(f)) and needle in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(CatalogWriterError, match="recipe not found"):
+        read_yaml_mapping(tmp_path, "recipe", ["a"])  # a folder is not a recipe file

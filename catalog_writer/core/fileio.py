@@ -39,7 +39,8 @@ def unescape_formula(cell: str) -> str:
     return cell
 
 
-def atomic_write(out: Path, write: Callable[[IO], Any], encoding: str = "utf-8", binary: bool = False) -> Path:
+def atomic_write(out: Path, write: Callable[[IO], Any], encoding: str = "utf-8",
+                 binary: bool = False) -> Path:
     """Call write(f) on a temp file next to `out`, then move it over `out` (removed again on any error)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,8 @@ def write_json_atomic(out: Path, data: Any, indent: int | None = 2) -> Path:
 
 def write_jsonl_atomic(out: Path, records: Iterable[dict]) -> Path:
     """One JSON object per line, atomically."""
-    return atomic_write(out, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return atomic_write(out, lambda f: f.writelines(lines))
 
 
 def append_jsonl(path: Path, records: Iterable[dict]) -> None:
@@ -92,6 +94,22 @@ def atomic_dir(out: Path) -> Iterator[Path]:
         if out.exists():
             os.replace(out, Path(tmp) / ".old")  # removed with tmp; renames within one folder are atomic
         os.replace(staging, out)
+
+
+def read_yaml_mapping(path: Path, what: str, sections: Iterable[str]) -> dict:
+    """A YAML file of named sections (a recipe); missing, not YAML or not a mapping: one line naming it."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogWriterError(f"{what} not found", file=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise CatalogWriterError(f"not valid YAML: {' '.join(str(e).split())}", file=path) from None
+    if not isinstance(data, dict):
+        raise CatalogWriterError(f"a {what} is a mapping of sections ({', '.join(sections)})", file=path)
+    return data
 
 
 def _kind(value: Any) -> str:

@@ -39,6 +39,11 @@ class Base(DeclarativeBase):
     pass
 
 
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    """CHECK (column IN values) from the tuple the code uses: the allowed values live in one place."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=name)
+
+
 class SchemaVersion(Base):
     __tablename__ = "schema_version"
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -81,7 +86,7 @@ class Review(Base):
     __tablename__ = "reviews"
     __table_args__ = (
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="ck_review_rating"),
-        CheckConstraint("status IN ('draft', 'approved', 'rejected')", name="ck_review_status"),
+        _one_of("status", STATUSES, "ck_review_status"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
@@ -104,10 +109,8 @@ class Comparison(Base):
     """
 
     __tablename__ = "comparisons"
-    __table_args__ = (
-        CheckConstraint("a_side IN ('left', 'right')", name="ck_comparison_side"),
-        CheckConstraint("winner IN ('a', 'b', 'tie')", name="ck_comparison_winner"),
-    )
+    __table_args__ = (_one_of("a_side", SIDES, "ck_comparison_side"),
+                      _one_of("winner", WINNERS, "ck_comparison_winner"))
     id: Mapped[int] = mapped_column(primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("product_snapshots.id"), index=True)
     prompt: Mapped[list] = mapped_column(JSON)

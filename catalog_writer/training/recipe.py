@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.core.fileio import read_yaml_mapping
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "cpu-qlora.yaml"
@@ -60,17 +61,8 @@ def allowed_keys() -> dict[str, set[str]]:
 
 def load_recipe(path: Path | str | None = None, overrides: dict[str, dict] | None = None) -> dict[str, dict]:
     """Read and validate a recipe; `overrides` ({section: {key: value}}) win over the file."""
-    import yaml
-
     path = Path(path) if path is not None else default_config()
-    if not path.exists():
-        raise CatalogWriterError("training config not found", file=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise CatalogWriterError(f"not valid YAML: {e}", file=path) from None
-    if not isinstance(data, dict):
-        raise CatalogWriterError("a recipe is a mapping of sections (model, lora, sft, early_stopping)", file=path)
+    data = read_yaml_mapping(path, "training config", SECTIONS)
     _check_keys(data, set(SECTIONS), "top level", path)
     for section in SECTIONS:  # `lora: 16` would otherwise end in a TypeError deep in dict()
         if data.get(section) is not None and not isinstance(data[section], dict):

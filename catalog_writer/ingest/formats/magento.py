@@ -16,16 +16,7 @@
 from __future__ import annotations
 
 from catalog_writer.core.product import Problem
-from catalog_writer.ingest.formats import (
-    Columns,
-    Parsed,
-    add_value,
-    blank,
-    cell,
-    make_product,
-    norm,
-    require,
-)
+from catalog_writer.ingest.formats import Columns, Parsed, add_value, blank, cell, make_product, norm, require
 from catalog_writer.ingest.formats.reading import RawTable
 
 INTERNAL = {"has_options", "required_options", "quantity_and_stock_status", "tax_class_id", "gift_wrapping_available",
