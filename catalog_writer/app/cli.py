@@ -217,6 +217,12 @@ def generate(
         int, typer.Option(help=describe("no_repeat_ngram_size"))
     ] = DECODING.no_repeat_ngram_size,
     seed: Annotated[int, typer.Option(help=describe("seed"))] = DECODING.seed,
+    workers: Annotated[int | None, typer.Option(
+        help="Run on N Ray workers (a local Ray cluster unless --ray-address), 1 CPU thread each; same output.")
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster for the workers (auto, or HOST:6379 of its head); default: a local one.")] = None,
+    gpus_per_worker: Annotated[float, typer.Option(help="GPUs each Ray worker reserves (cluster recipe).")] = 0.0,
 ) -> None:
     """Write descriptions for a whole catalog and save it back in its own format (resumable)."""
     from catalog_writer.inference import batch
@@ -229,8 +235,17 @@ def generate(
     batch.run_batch(
         file, out, adapter=adapter, voice=voice, base_model=base_model, input_format=input_format,
         mapping=map, only_missing=only_missing, limit=limit, out_format=out_format, settings=settings,
-        engine=engine, reward=reward,
+        engine=engine, reward=reward, runner=_ray_runner(workers, ray_address, gpus_per_worker),
     )
+
+
+def _ray_runner(workers: int | None, address: str | None, gpus_per_worker: float):
+    """The Ray runner for `--workers N` / `--ray-address` (one worker unless N is given); None without."""
+    if workers is None and address is None:
+        return None
+    from catalog_writer.inference.distributed import RayRunner
+
+    return RayRunner(1 if workers is None else workers, address, gpus_per_worker)
 
 
 @feedback_app.command("export")

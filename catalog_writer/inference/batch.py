@@ -106,13 +106,14 @@ def run_batch(
     only_missing: bool = False, limit: int | None = None, out_format: str = "same",
     settings: GenerationSettings | None = None, engine: str = "hf", models_root: Path = Path("models"),
     keep_journal: bool = False, generator=None, on_batch: Callable[[int], None] | None = None,
-    reward: Path | None = None,
+    runner: Callable | None = None, reward: Path | None = None,
 ) -> Path:
     """Generate descriptions for FILE and write OUT; see the module doc for resume semantics.
 
     `settings` default to GenerationSettings(); `generator` (an Engine) replaces loading one (tests, the
-    app); `on_batch(i)` runs after batch i is journaled (tests use it to simulate a crash); `reward` (a
-    reward model folder) ranks each product's candidates instead of the claim checker.
+    app); `on_batch(i)` runs after batch i is journaled (tests use it to simulate a crash); `runner`
+    generates the products elsewhere into the same journal (distributed.RayRunner: `--workers N`);
+    `reward` (a reward model folder) ranks each product's candidates instead of the claim checker.
     """
     from catalog_writer.ingest import catalog
     from catalog_writer.ingest import writeback
@@ -149,6 +150,8 @@ def run_batch(
     if reward is not None:  # another ranking is another job: its journal lines are not reused
         from catalog_writer.inference.reward_scorer import read_reward_meta
 
+        if runner is not None:
+            raise CatalogWriterError("--reward ranks candidates in this process: leave out --workers")
         job = _sha([job, str(Path(reward).resolve()), read_reward_meta(reward).get("created_at")])
     p_hash = {p.id: _sha(template.messages(p, target_words=settings.target_words)) for p in products}
 
@@ -156,7 +159,10 @@ def run_batch(
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {pid: r for pid, r in read_journal(jpath, job).items() if r.get("product") == p_hash.get(pid)}
     todo = [p for p in products if p.id not in done]
-    if todo:
+    if todo and runner is not None:
+        runner(todo, settings, done, jpath, job, p_hash, len(products), engine=engine, base_model=base_model,
+               adapter=adapter.path if adapter else None, on_batch=on_batch)
+    elif todo:
         gen = generator or make_engine(engine, base_model, adapter)
         if reward is not None:
             from catalog_writer.inference.reward_scorer import RewardScorer
