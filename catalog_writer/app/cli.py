@@ -147,12 +147,21 @@ def train(
     max_steps: int | None = None,
     epochs: float | None = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in OUT.")] = False,
+    force: Annotated[bool, typer.Option(
+        help="Replace a finished adapter in OUT trained with a different config (same config: kept).")] = False,
+    processes: Annotated[int, typer.Option(help=(
+        "Train in N processes (DDP via accelerate launch: gloo on CPU, NCCL on GPUs); each takes 1/N of "
+        "every batch, so the effective batch grows N times. Resume with the same N."))] = 1,
 ) -> None:
     """Fine-tune a LoRA/QLoRA adapter on a prepared dataset."""
     from catalog_writer.training import train as train_mod
-    force: Annotated[bool, typer.Option(
-        help="Replace a finished adapter in OUT trained with a different config (same config: kept).")] = False,
 
+    if processes != 1:
+        from catalog_writer.training import launch
+
+        launch.run_processes(processes, data, out, config=config, base_model=base_model, method=method,
+                             max_steps=max_steps, epochs=epochs, resume=resume, force=force)
+        return
     train_mod.run_training(
         data, out, config=config, base_model=base_model, method=method,
         max_steps=max_steps, epochs=epochs, resume=resume, force=force,

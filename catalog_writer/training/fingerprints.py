@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def _sha256_files(paths: list[Path]) -> str:
 
 
 def run_fingerprint(data: Path, recipe: dict, base: Path, parent: Path | None, method: str | None = None,
-                    extra_train_records: list[dict] | None = None) -> dict:
+                    extra_train_records: list[dict] | None = None, world_size: int | None = None) -> dict:
     """Everything that decides the weights, flat: compared with a finished run's before training again.
 
     The dataset counts by content (records + template), not manifest.json, whose timestamp changes each
@@ -40,6 +41,9 @@ def run_fingerprint(data: Path, recipe: dict, base: Path, parent: Path | None, m
     for section in recipes.SECTIONS:
         fp.update({f"{section}.{k}": recipes.to_jsonable(v) for k, v in sorted(recipe[section].items())})
     fp["model.method"] = method or recipe["model"].get("method")  # --method beats the recipe
+    world = world_size or int(os.environ.get("WORLD_SIZE", "1"))  # DDP processes: 1/N of every batch each
+    if world > 1:  # left out for one process, so adapters trained before this key still match
+        fp["world_size"] = world
     return fp
 
 

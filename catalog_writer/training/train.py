@@ -81,6 +81,7 @@ def run_training(
                         n_extra=len(extra_train_records or []), resumed_from=checkpoint)
     meta["config"]["resolved"] = fingerprint
     meta["method_requested"], meta["method_fallback"] = requested, fallback
+    meta["world_size"] = trainer.args.world_size  # DDP processes (train --processes N): N x the batch
     registry.write_adapter_meta(out, meta)
     _drop_checkpoints(out)
     if register and out.resolve().parent.name == "adapters":  # models/adapters/NAME -> models/voices.json
