@@ -108,7 +108,7 @@ def read_yaml_mapping(path: Path, what: str, sections: Iterable[str]) -> dict:
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise CatalogWriterError(f"not valid YAML: {' '.join(str(e).split())}", file=path) from None
     if not isinstance(data, dict):
-        raise CatalogWriterError(f"a {what} is a mapping of sections ({', '.join(sections)})", file=path)
+        raise CatalogWriterError(f"{what} must be a mapping of sections ({', '.join(sections)})", file=path)
     return data
 
 

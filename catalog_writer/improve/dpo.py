@@ -19,17 +19,8 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import atomic_dir, iter_jsonl
-from catalog_writer.improve.retrain import (
-    base_of,
-    child_dir,
-    child_version,
-    compare_adapters,
-    console,
-    dataset_of,
-    parent_meta,
-    print_comparison,
-    register_child,
-)
+from catalog_writer.improve.retrain import (base_of, compare_adapters, console, dataset_of, plan_child,
+                                            print_comparison, register_child)
 
 # ---- held-out split and preference data --------------------------------------------------------------
 
@@ -128,9 +119,8 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
     from catalog_writer.training import registry
 
     adapter = Path(adapter)
-    meta = parent_meta(adapter)
-    voice, version = child_version(meta, adapter)
-    out = child_dir(adapter, voice, version, out)
+    child = plan_child(adapter, out)
+    meta, voice, version, out = child.meta, child.voice, child.version, child.out
     base = base_of(adapter, meta, base_model)
     rows = load_preferences(preferences)
     train_rows, held = split_by_product(rows, eval_fraction, seed)

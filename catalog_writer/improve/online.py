@@ -21,18 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.core.fileio import read_jsonl
-from catalog_writer.improve.retrain import (
-    base_of,
-    child_dir,
-    child_version,
-    compare_adapters,
-    console,
-    dataset_of,
-    parent_meta,
-    print_comparison,
-    register_child,
-)
+from catalog_writer.core.fileio import read_jsonl, read_yaml_mapping
+from catalog_writer.improve.retrain import (base_of, compare_adapters, console, dataset_of, plan_child,
+                                            print_comparison, register_child)
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "configs" / "improve.yaml"
 COPIED = ("template.json", "exemplars.jsonl", "house_phrases.json")
@@ -42,20 +33,14 @@ def grpo_config(path: Path | None, output_dir: Path, max_steps: int | None, budg
     """trl.GRPOConfig from the recipe's `grpo:` section; `max_completion_length` defaults to the parent's
     token budget."""
     import torch
-    import yaml
     from trl import GRPOConfig
 
     from catalog_writer.training.modeling import bf16_supported
     from catalog_writer.training.recipe import _check_keys
 
     path = Path(path) if path is not None else DEFAULT_RECIPE
-    if not path.is_file():
-        raise CatalogWriterError("improve recipe not found", file=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise CatalogWriterError(f"not valid YAML: {' '.join(str(e).split())}", file=path) from None
-    if not isinstance(data, dict) or not isinstance(data.get("grpo") or {}, dict):
+    data = read_yaml_mapping(path, "improve recipe", ["grpo"])
+    if not isinstance(data.get("grpo") or {}, dict):
         raise CatalogWriterError("an improve recipe has one mapping section, `grpo:`", file=path)
     _check_keys(data, {"grpo"}, "top level", path)
     kw = dict(data.get("grpo") or {})
@@ -128,10 +113,9 @@ def run_improve(adapter: Path, reward: Path, *, max_steps: int | None = None, ou
     from catalog_writer.training import modeling, registry
 
     adapter, reward = Path(adapter), Path(reward)
-    meta = parent_meta(adapter)
+    child = plan_child(adapter, out)
+    meta, voice, version, out = child.meta, child.voice, child.version, child.out
     reward_meta = read_reward_meta(reward)
-    voice, version = child_version(meta, adapter)
-    out = child_dir(adapter, voice, version, out)
     data = dataset_of(adapter, meta)
     base = base_of(adapter, meta, base_model)
     records = read_jsonl(data / "train.jsonl")[:limit] if limit else read_jsonl(data / "train.jsonl")

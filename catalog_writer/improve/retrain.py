@@ -8,6 +8,7 @@ The helpers here (child naming, parent metadata, comparison) are shared with `ca
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -40,6 +41,27 @@ def child_version(meta: dict, adapter: Path) -> tuple[str, str]:
         raise CatalogWriterError(f"cannot number a child of version {meta.get('version')!r} (expected vN)",
                                  file=Path(adapter) / "run.json")
     return voice, registry.next_version(registry.models_root(adapter), voice, m.group(0))
+
+
+@dataclass(frozen=True)
+class Child:
+    """A child adapter about to be trained: its parent's run.json, voice, next free version and folder."""
+
+    meta: dict
+    voice: str
+    version: str
+    out: Path
+
+    @property
+    def parent_version(self) -> str:
+        return self.meta.get("version") or "v1"
+
+
+def plan_child(adapter: Path, out: Path | None) -> Child:
+    """Where and as what a child of a finished `adapter` goes (retrain, dpo and improve share this)."""
+    meta = parent_meta(adapter)
+    voice, version = child_version(meta, adapter)
+    return Child(meta, voice, version, child_dir(adapter, voice, version, out))
 
 
 def child_dir(adapter: Path, voice: str, version: str, out: Path | None) -> Path:
@@ -166,9 +188,8 @@ def run_retrain(adapter: Path, min_approved: int = 1, db_url: str | None = None,
     if weight < 1:
         raise CatalogWriterError(f"--weight must be at least 1, not {weight}")
     adapter = Path(adapter)
-    meta = parent_meta(adapter)
-    voice, version = child_version(meta, adapter)
-    out = child_dir(adapter, voice, version, out)
+    child = plan_child(adapter, out)
+    meta, voice, version, out = child.meta, child.voice, child.version, child.out
     data = dataset_of(adapter, meta)
     test_file = data / "test.jsonl"
     test_ids = {str(r["id"]) for r in read_jsonl(test_file)} if test_file.exists() else set()

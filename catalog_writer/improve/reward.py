@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.core.fileio import atomic_dir, write_jsonl_atomic
+from catalog_writer.core.fileio import atomic_dir, read_yaml_mapping, write_jsonl_atomic
 from catalog_writer.improve import bootstrap
 from catalog_writer.improve.bootstrap import PairSettings
 
@@ -31,21 +31,13 @@ MODEL_KEYS = {"top_layers"}
 
 def load_recipe(path: Path | None = None, overrides: dict[str, dict] | None = None) -> dict[str, dict]:
     """The reward recipe, every key checked against the object it feeds; `overrides` win."""
-    import yaml
     from peft import LoraConfig
     from trl import RewardConfig
 
     from catalog_writer.training.recipe import _check_keys
 
     path = Path(path) if path is not None else DEFAULT_RECIPE
-    if not path.is_file():
-        raise CatalogWriterError("reward recipe not found", file=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise CatalogWriterError(f"not valid YAML: {' '.join(str(e).split())}", file=path) from None
-    if not isinstance(data, dict):
-        raise CatalogWriterError(f"a reward recipe is a mapping of sections ({', '.join(SECTIONS)})", file=path)
+    data = read_yaml_mapping(path, "reward recipe", SECTIONS)
     _check_keys(data, set(SECTIONS), "top level", path)
     for section in SECTIONS:
         if data.get(section) is not None and not isinstance(data[section], dict):

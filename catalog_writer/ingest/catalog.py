@@ -7,7 +7,7 @@ with defaults; do not rename. Parsing lives in catalog_writer/ingest/formats/ (o
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
