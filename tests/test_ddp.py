@@ -94,6 +94,8 @@ def test_two_processes_match_one_and_resume_at_the_right_step(setup, tiny_model_
     assert sorted(d.name for d in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     assert not (out / "run.json").exists()
     ddp = losses(json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["log_history"])
+    with pytest.raises(CatalogWriterError, match="written by 2 process"):  # per-rank states: same N only
+        launch.run_processes(3, data, out, config=config, base_model=tiny_model_dir, resume=True)
 
     launch.run_processes(2, data, out, config=config, base_model=tiny_model_dir, resume=True, target=[str(killer)])
     meta = registry.read_adapter_meta(out)
@@ -137,3 +139,6 @@ def test_user_errors_are_caught_once_before_launching(setup, tmp_path):
     (tmp_path / "o" / "checkpoint-2" / "trainer_state.json").write_text("{}")
     with pytest.raises(CatalogWriterError, match="--resume"):
         launch.run_processes(2, data, tmp_path / "o", config=config, target=["-c", "raise SystemExit(3)"])
+    (tmp_path / "o" / "checkpoint-2" / "rng_state.pth").write_bytes(b"")  # written by one process
+    with pytest.raises(CatalogWriterError, match="checkpoint-2 was written by 1 process.*--processes 1"):
+        launch.run_processes(2, data, tmp_path / "o", config=config, resume=True, target=["-c", "raise SystemExit(3)"])

@@ -46,8 +46,10 @@ def train_args(data: Path, out: Path, *, config: Path | None = None, base_model:
     return args + ["--resume"] * resume + ["--force"] * force
 
 
-def check_before_launch(data: Path, out: Path, config: Path | None, resume: bool) -> None:
-    """The user errors N processes would each print, caught once here: recipe, dataset, leftover checkpoints."""
+def check_before_launch(processes: int, data: Path, out: Path, config: Path | None, resume: bool) -> None:
+    """The user errors N processes would each print, caught once here: recipe, dataset, leftover
+    checkpoints, and a checkpoint written by another number of processes (its data position and RNG
+    states are per rank)."""
     from catalog_writer.training import recipe, train
 
     recipe.load_recipe(config)
@@ -55,6 +57,12 @@ def check_before_launch(data: Path, out: Path, config: Path | None, resume: bool
         if not (Path(data) / name).exists():
             raise CatalogWriterError(f"{name} missing: not a `prepare` output folder", file=data)
     train._check_output(Path(out), resume)
+    last = train._last_checkpoint(Path(out)) if resume else None
+    if last is not None:
+        ranks = len(list(Path(last).glob("rng_state_*.pth"))) or 1  # one process writes rng_state.pth
+        if ranks != processes:
+            raise CatalogWriterError(f"{Path(last).name} was written by {ranks} process(es): resume with "
+                                     f"--processes {ranks}", file=out)
 
 
 def keep_finished(processes: int, data: Path, out: Path, options: dict) -> bool:
@@ -76,7 +84,7 @@ def run_processes(processes: int, data: Path, out: Path, *, target: list[str] | 
     """Train DATA into OUT with `processes` DDP processes; `options` are train_args' keywords."""
     if processes < 1:
         raise CatalogWriterError(f"--processes must be 1 or more (got {processes})")
-    check_before_launch(data, out, options.get("config"), options.get("resume", False))
+    check_before_launch(processes, data, out, options.get("config"), options.get("resume", False))
     if keep_finished(processes, data, out, options):
         return Path(out)
     cmd = launch_command(processes, train_args(data, out, **options), target)
