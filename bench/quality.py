@@ -97,7 +97,7 @@ def run(name: str, args, work: Path) -> dict | None:
     t0 = time.perf_counter()
     result = run_evaluation(data / "test.jsonl", adapter=adapter, base_model=args.base, limit=args.limit,
                             report_dir=work / name / "report", as_json=False,
-                            ban_exemplar_facts=not args.no_ban)
+                            ban_exemplar_facts=not args.no_ban, with_base=not args.skip_base)
     seconds["evaluate"] = time.perf_counter() - t0
     result["seconds"] = seconds
     return result
@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test products")
     ap.add_argument("--base", type=Path, default=None, help="base model folder (default: models/base)")
     ap.add_argument("--no-ban", action="store_true", help="do not ban exemplar facts in decoding")
+    ap.add_argument("--skip-base", action="store_true", help="leave the base model out (quicker iterations)")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()

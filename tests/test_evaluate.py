@@ -48,7 +48,19 @@ def test_file(tmp_path) -> Path:
                    "prompt": template.messages_from_facts(title, facts),
                    "completion": [{"role": "assistant", "content": ref}]}
             f.write(json.dumps(rec) + "\n")
+    with (data / "train.jsonl").open("w", encoding="utf-8") as f:  # what the neighbour baseline copies
+        for i, (title, facts, ref) in enumerate(TRAIN):
+            f.write(json.dumps({"id": f"t{i}", "group": f"t{i}", "title": title, "attributes": facts,
+                                "completion": [{"role": "assistant", "content": ref}]}) + "\n")
     return data / "test.jsonl"
+
+
+TRAIN = [
+    ("Fernhill Crew Cardigan", {"Brand": "Fernhill", "Material": "Merino wool", "Color": "Navy"},
+     "A merino cardigan for cold mornings."),
+    ("Harbour Rain Poncho", {"Brand": "Fernhill", "Material": "Nylon"}, "A nylon poncho for the harbour."),
+    ("Walnut Serving Board", {"Material": "Walnut", "Length": "40 cm"}, "A walnut board for bread."),
+]
 
 
 @pytest.fixture()
@@ -74,11 +86,11 @@ def test_run_evaluation_end_to_end(test_file, adapter, tmp_path, capsys, monkeyp
     printed = json.loads(capsys.readouterr().out)
     assert printed["n"] == 4 and printed["adapter_version"] == "fernhill@v2"
     assert printed["decoding"]["do_sample"] is False and printed["decoding"]["target_words"] == 4
-    for system in ("tuned", "base", "copy"):
+    for system in ("tuned", "base", "copy", "neighbour", "reference"):
         block = printed[system]
         assert block["n"] == 4
-        for key in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "mean_words",
-                    "length_ratio", "distinct_2"):
+        for key in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "outputs_with_unsupported",
+                    "mean_words", "length_ratio", "distinct_2"):
             assert isinstance(block[key], float) and 0.0 <= block[key] < 100, (system, key)
     # The copy baseline holds every fact, so it covers all of them and claims nothing unsupported.
     assert printed["copy"]["coverage"] == 1.0 and printed["copy"]["unsupported_per_output"] == 0.0
@@ -91,7 +103,9 @@ def test_run_evaluation_end_to_end(test_file, adapter, tmp_path, capsys, monkeyp
     base = {r["id"]: r["raw"] for r in rows if r["system"] == "base"}
     assert tuned != base  # the adapter really was applied
     md = (report / "report.md").read_text()
-    assert "| title | reference | tuned | base | copy |" in md and "Harbour Rain Jacket" in md
+    assert "| title | reference | tuned | base | copy | neighbour |" in md and "Harbour Rain Jacket" in md
+    # The neighbour baseline is the nearest training product's description, unedited (same brand only).
+    assert "A nylon poncho for the harbour." in md and printed["neighbour"]["model_version"] == "neighbour"
     for png in ("rouge.png", "faithfulness.png", "length.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in md

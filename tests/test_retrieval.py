@@ -160,3 +160,12 @@ def test_product_without_brand_searches_every_product():
     index = retrieval.ExemplarIndex(CORPUS)
     assert index.for_product(p, 1)[0].id == "beanie-c"
     assert "Brand" not in product_facts(p)
+
+
+def test_strip_echo_cuts_the_prompt_structure_a_draft_repeats():
+    t = PromptTemplate(exemplars_k=1)
+    draft = ("Ghyll Rib Beanie\nBrand: Fernhill & Co.\nA deep rib beanie.\n\n- Deep cuff\n\n"
+             f"{t.product_line}\nProduct: Peat Canvas Tote\nBrand: Fernhill & Co.")
+    assert t.strip_echo(draft) == "Ghyll Rib Beanie\nA deep rib beanie.\n\n- Deep cuff"
+    plain = "Colours: Ochre Stripe and Red Stripe.\nMachine wash at 40."
+    assert t.strip_echo(plain) == plain  # a fact-like sentence of the voice stays

@@ -237,6 +237,15 @@ class PromptTemplate:
         user = "\n\n".join([header, *blocks, body])
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
+    def strip_echo(self, text: str) -> str:
+        """A draft without the prompt's structure a small model sometimes goes on to write: everything from
+        a heading ("Now describe this product...") on, and fact lines ("Product: ...", "Brand: ...")."""
+        cut = min((i for head in (self.product_line, self.exemplar_line) if (i := text.find(head[:24])) >= 0),
+                  default=len(text))
+        labels = (f"{self.title_label}:", "Brand:", "Category:", "Tags:")
+        lines = [line for line in text[:cut].split("\n") if not line.strip().startswith(labels)]
+        return "\n".join(lines).strip()
+
     def messages(
         self, product: Product, voice: str | None = None, target_words: int | None = None,
         exemplars: list[Exemplar] | None = None,

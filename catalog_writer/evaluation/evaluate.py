@@ -28,7 +28,7 @@ from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the te
     unsupported_claims,
 )
 
-SYSTEMS = ("tuned", "tuned_best_of", "base", "copy")
+SYSTEMS = ("tuned", "tuned_best_of", "base", "copy", "neighbour")
 PREDICTIONS = "predictions.jsonl"
 
 
@@ -50,8 +50,6 @@ def load_records(test_file: Path, limit: int | None = None) -> list[dict]:
 
 def decoding_settings(test_file: Path, batch_size: int):
     """Greedy decoding, the generation defaults otherwise; the dataset's word target and token budget."""
-    from dataclasses import replace
-
     from catalog_writer.dataset.prompts import PromptTemplate
     from catalog_writer.inference.generate import GenerationSettings
 
@@ -73,10 +71,11 @@ def _load_predictions(path: Path | None, key: str) -> dict[str, dict]:
 
 def generate_system(
     name: str, records: list[dict], settings, base_model: Path | None, adapter: Adapter | Path | None,
-    store: Path | None, progress, pick=None,
+    store: Path | None, progress, avoid: list[list[str]] | None = None, pick=None,
 ) -> tuple[list[str], str]:
-    """Outputs of one model (base + optional adapter) for every record, reusing saved ones. `pick(record,
-    raws)` -> (raw, text) chooses among a record's candidates (best-of, see `record_picker`)."""
+    """Outputs of one model (base + optional adapter) for every record, reusing saved ones. `avoid[i]`:
+    words of record i's exemplars' facts that decoding bans (inference/leakage.py); `pick(record, raws)`
+    -> (raw, text) chooses among a record's candidates (best-of, see `record_picker`)."""
     from catalog_writer.inference.generate import Generator
     from catalog_writer.inference.postprocess import postprocess
 
@@ -84,7 +83,7 @@ def generate_system(
     version = adapter.model_version if adapter else "base"
     # Retraining an adapter in place changes its fingerprint: saved outputs of the old weights don't count.
     weights = adapter.fingerprint() if adapter else {}
-    key = json.dumps([name, version, str(base_model), weights, asdict(settings.effective())]
+    key = json.dumps([name, version, str(base_model), weights, asdict(settings.effective()), avoid]
                      + ([pick.key] if getattr(pick, "key", None) else []), sort_keys=True)  # ranked by a reward model
     done = _load_predictions(store, key)
     todo = [i for i, r in enumerate(records) if str(r["id"]) not in done]
@@ -96,7 +95,8 @@ def generate_system(
             todo.sort(key=lambda i: -len(json.dumps(records[i]["prompt"])))
             for start in range(0, len(todo), settings.batch_size):
                 chunk = todo[start : start + settings.batch_size]
-                raws = gen.generate_messages([records[i]["prompt"] for i in chunk], settings)
+                raws = gen.generate_messages([records[i]["prompt"] for i in chunk], settings,
+                                             [avoid[i] for i in chunk] if avoid else None)
                 rows = [
                     {"system": name, "key": key, "id": str(records[i]["id"]), "raw": raw[0],
                      "text": postprocess(raw[0], truncated=False), "model_version": version}
@@ -174,14 +174,17 @@ def run_evaluation(
     batch_size: int = 16,
     as_json: bool = False,
     report_dir: Path | None = None,
+    ban_exemplar_facts: bool = True,
+    with_base: bool = True,
     best_of: int = 1,
     strict: bool = False,
     reward: Path | None = None,
 ) -> dict:
-    """Score tuned (if an adapter is given), base and copy systems; print, report, return the result.
-    With `best_of` > 1 or `strict` the adapter runs once more, keeping the most faithful of `best_of`
-    samples per product (strict: without unsupported sentences), scored as the block `tuned_best_of`;
-    `reward` (a reward model folder) ranks those samples instead."""
+    """Score tuned (if an adapter is given), base, copy and neighbour systems; print, report, return the
+    result. With `ban_exemplar_facts` decoding bans words of each prompt's exemplars' facts that the
+    product lacks (as generation does). With `best_of` > 1 or `strict` the adapter runs once more, keeping
+    the most faithful of `best_of` samples per product (strict: without unsupported sentences), scored
+    as the block `tuned_best_of`; `reward` (a reward model folder) ranks those samples instead."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -213,18 +216,31 @@ def run_evaluation(
     versions: dict[str, str] = {}
     err = Console(stderr=True)  # progress on stderr keeps --json output clean
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    train_file = Path(test_file).parent / "train.jsonl"
+    train = read_jsonl(train_file) if train_file.is_file() else []
+    avoid = None
+    if ban_exemplar_facts and any(r.get("exemplars") for r in records):
+        from catalog_writer.dataset.retrieval import records_leak_terms
+
+        avoid = records_leak_terms(records, train)
     with Progress(*columns, console=err) as progress:
         if adapter is not None:
             preds["tuned"], versions["tuned"] = generate_system(
-                "tuned", records, settings, base_model, tuned, store, progress)
+                "tuned", records, settings, base_model, tuned, store, progress, avoid)
             free_memory()
             if best_of > 1 or strict:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
-                    "tuned_best_of", records, picked, base_model, tuned, store, progress,
+                    "tuned_best_of", records, picked, base_model, tuned, store, progress, avoid,
                     pick=record_picker(strict, Path(test_file).parent, reward))
                 free_memory()
-        preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None, store, progress)
+        if with_base:  # off only in benchmarks that tune other things (it costs as much as the tuned run)
+            preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None,
+                                                              store, progress, avoid)
     preds["copy"], versions["copy"] = [copy_baseline(r) for r in records], "copy"
+    if train:  # the description of the most similar training product, as is
+        from catalog_writer.dataset.retrieval import neighbour_baseline
+
+        preds["neighbour"], versions["neighbour"] = neighbour_baseline(records, train), "neighbour"
 
     result: dict = {
         "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
@@ -235,11 +251,14 @@ def run_evaluation(
            else {}),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    from catalog_writer.quality.house import load_house
+
+    house = load_house(Path(test_file).parent)  # the brand's voice phrases are not claims (None when absent)
     for name, texts in preds.items():
-        result[name] = {"model_version": versions[name], **score_system(texts, records)}
+        result[name] = {"model_version": versions[name], **score_system(texts, records, house)}
     # The human references through the same checks: how many "unsupported" claims real copy makes.
     refs = [r["completion"][0]["content"] for r in records]
-    result["reference"] = {"model_version": "reference", **score_system(refs, records)}
+    result["reference"] = {"model_version": "reference", **score_system(refs, records, house)}
     if adapter is not None:
         result["registry_updated"] = _merge_into_registry(Path(adapter), result)
     if report_dir is not None:
@@ -269,7 +288,8 @@ def print_summary(result: dict) -> None:
         table.add_row(metric, *(f"{result[s][metric]:.3f}" for s in systems))
     console = Console()
     console.print(table)
-    console.print("The copy baseline only strings the facts together: high ROUGE there is not a description.")
+    console.print("The copy baseline only strings the facts together: high ROUGE there is not a description. "
+                  "The neighbour baseline is the description of the most similar training product, unedited.")
     if best := result.get("decoding_best_of"):
         rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
             != "claim checker" else "the most faithful"

@@ -273,8 +273,9 @@ class Generator(Engine):
                 cut = next((k for k, t in enumerate(seq) if t in self.stop_ids), None)
                 n = len(seq) if cut is None else cut + 1
                 body = seq if cut is None else seq[:cut]
-                text = self.tokenizer.decode(body, skip_special_tokens=True).strip()
-                results[chunk[j // s.candidates]].append((text, n, cut is None))
+                raw = self.tokenizer.decode(body, skip_special_tokens=True).strip()
+                text = self.template.strip_echo(raw)  # what follows an echoed heading is not the description
+                results[chunk[j // s.candidates]].append((text, n, cut is None and text == raw))
                 done_tokens += n
             if progress:
                 progress(len(chunk), done_tokens)

@@ -10,6 +10,9 @@ processor bans their token sequences per batch row, using transformers' own Sequ
 from __future__ import annotations
 
 BAN = float("-inf")
+PREFIX_PENALTY = -4.0
+"""Bias on the first token of a banned multi-token word (3+ letters): banning only its last token lets the
+model swerve into a misspelling ("Charcoale"); a penalty, not a ban, as other words share the prefix."""
 
 
 def word_variants(word: str) -> list[str]:
@@ -31,6 +34,15 @@ def token_sequences(tokenizer, words: list[str]) -> list[tuple[int, ...]]:
     return list(seqs)
 
 
+def _biases(tokenizer, seqs: list[tuple[int, ...]], bias: float) -> dict[tuple[int, ...], float]:
+    """The ban on each whole sequence, and a penalty on the first token of long words (see PREFIX_PENALTY)."""
+    out = {seq: bias for seq in seqs}
+    for seq in seqs:
+        if len(seq) > 1 and seq[:1] not in out and len(tokenizer.decode(seq[:1]).strip()) >= 3:
+            out[seq[:1]] = PREFIX_PENALTY
+    return out
+
+
 def leakage_processor(tokenizer, avoid: list[list[str]], num_variants: int = 1, bias: float = BAN):
     """A LogitsProcessor banning (bias -inf) or penalising each row's words; None when nothing to avoid.
 
@@ -38,7 +50,8 @@ def leakage_processor(tokenizer, avoid: list[list[str]], num_variants: int = 1, 
     """
     from transformers import LogitsProcessor, SequenceBiasLogitsProcessor
 
-    rows = [token_sequences(tokenizer, words) for words in avoid for _ in range(num_variants)]
+    rows = [_biases(tokenizer, token_sequences(tokenizer, words), bias) for words in avoid
+            for _ in range(num_variants)]
     if not any(rows):
         return None
 
@@ -46,8 +59,7 @@ def leakage_processor(tokenizer, avoid: list[list[str]], num_variants: int = 1, 
         """Per-row sequence bias: each product bans its own exemplars' facts only."""
 
         def __init__(self) -> None:
-            self.rows = [SequenceBiasLogitsProcessor({seq: bias for seq in seqs}) if seqs else None
-                         for seqs in rows]
+            self.rows = [SequenceBiasLogitsProcessor(biases) if biases else None for biases in rows]
 
         def __call__(self, input_ids, scores):
             for i, proc in enumerate(self.rows):

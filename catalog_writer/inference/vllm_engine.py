@@ -78,7 +78,9 @@ class VllmGenerator(Engine):
         outs = self.llm.chat(prompts, params, lora_request=self.lora, use_tqdm=False)
         results = []
         for o in outs:
-            results.append([(c.text.strip(), len(c.token_ids), c.finish_reason == "length") for c in o.outputs])
+            texts = [(c, self.template.strip_echo(c.text.strip())) for c in o.outputs]
+            results.append([(t, len(c.token_ids), c.finish_reason == "length" and t == c.text.strip())
+                            for c, t in texts])
         if progress:
             progress(len(prompts), sum(n for r in results for _, n, _ in r))
         return results
