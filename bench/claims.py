@@ -3,9 +3,11 @@
     .venv/bin/python bench/claims.py            # table: precision, recall, F1 per checker, overall and per brand
     .venv/bin/python bench/claims.py --misses   # also list the sentences each checker gets wrong
 
-The labelled set is tests/fixtures/claims_labelled.jsonl: sentences of drafts written by the base model and
-by quickly tuned adapters on the demo and Magento Luma catalogs, each labelled by hand from its facts and
-title (supported / unsupported, with the offending span). House phrases per brand are in
+The labelled set is tests/fixtures/claims_labelled.jsonl: sentences of drafts written by SmolLM2-135M on the
+demo catalog's test split - the base model with the plain prompt ("base"), and the base model and a 12-step
+QLoRA adapter with one retrieved exemplar in the prompt ("base-retrieval", "tuned-retrieval", whose rows
+carry the exemplars' facts for leakage) - each labelled by hand from its facts and title (supported /
+unsupported, with the offending span). House phrases per brand are in
 tests/fixtures/claims_house.json (learned from each catalog's training split by `prepare`).
 The old checker is the one before quality/claims.py (materials, colours, digits, letter sizes), read from
 git history; it is skipped when git or that commit is not available. No model is loaded.
@@ -45,7 +47,7 @@ def _old_checker():
     finally:
         if saved is not None:
             sys.modules["catalog_writer.quality.vocabulary"] = saved
-    return lambda text, facts, title, house: old.unsupported_claims(text, facts, title)
+    return lambda text, facts, title, house, exemplars=None: old.unsupported_claims(text, facts, title)
 
 
 def _scores(rows, flagged) -> dict:
@@ -69,7 +71,8 @@ def main() -> None:
     rows = [json.loads(x) for x in (FIXTURES / "claims_labelled.jsonl").read_text("utf-8").splitlines() if x.strip()]
     houses = {k: HousePhrases.from_dict(v)
               for k, v in json.loads((FIXTURES / "claims_house.json").read_text("utf-8")).items()}
-    checkers = {"new (quality/claims.py)": unsupported_claims}
+    checkers = {"new (quality/claims.py)": lambda text, facts, title, house, exemplars=None:
+                unsupported_claims(text, facts, title, house, exemplars)}
     if (old := _old_checker()) is not None:
         checkers[f"old ({OLD_COMMIT})"] = old
     unsupported = sum(r["label"] == "unsupported" for r in rows)
@@ -77,7 +80,8 @@ def main() -> None:
           f"{len({(r['brand'], r['source'], r['id']) for r in rows})} drafts\n")
     print(f"{'checker':28} {'subset':16} {'n':>4} {'P':>6} {'R':>6} {'F1':>6}  tp/fp/fn")
     for name, fn in checkers.items():
-        claims = [fn(r["sentence"], r["facts"], r["title"], houses.get(r["brand"])) for r in rows]
+        claims = [fn(r["sentence"], r["facts"], r["title"], houses.get(r["brand"]), r.get("exemplars"))
+                  for r in rows]
         flagged = [bool(c) for c in claims]
         subsets = {"all": list(range(len(rows)))}
         for key in ("brand", "source"):

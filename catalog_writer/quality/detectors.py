@@ -19,11 +19,12 @@ from catalog_writer.quality.text import SIZE_RE, STOP, TOKEN, expand_sizes, fold
 from catalog_writer.quality.text import norm_number, stem
 
 Found = tuple[str, int, int]
-_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times"}
+_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times", "company", "brand"}
 _COLOUR_CUE = re.compile(r"\b(?:colou?rs?|shades?|hues?|tones?|dyed|comes? in|available in|choose|pick)\b", re.I)
 _NATION_PLACES = {"british": {"uk", "britain"}, "english": {"england", "uk"}, "scottish": {"scotland", "uk"},
                   "welsh": {"wales", "uk"}, "irish": {"ireland"}, "italian": {"italy"}, "french": {"france"},
                   "portuguese": {"portugal"}, "spanish": {"spain"}, "peruvian": {"peru"}, "japanese": {"japan"}}
+_WASHED = re.compile(r"\bwash\w*\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
 _SENTENCE_WORDS = {"i", "i'm", "i've", "i'll", "i'd"}
 _OPENERS = STOP | {"this", "these", "those", "each", "every", "all", "some", "any", "my", "his", "her", "their",
                    "new", "meet", "introducing", "discover", "say", "try", "shop", "choose", "our", "your", "why",
@@ -67,8 +68,9 @@ def _phrase_claims(sentence: str, support: Support) -> Iterator[Found]:
     care = [m.span() for m in _patterns()["care"].finditer(sentence)]
     for kind in ("certification", "care", "warranty", "provenance", "content", "material"):
         for m in _patterns()[kind].finditer(sentence):
-            if kind == "provenance" and any(a <= m.start() and m.end() <= b for a, b in care):
-                continue  # "wash it by hand" is care, checked as such
+            if kind == "provenance" and (any(a <= m.start() and m.end() <= b for a, b in care)
+                                         or _WASHED.search(sentence[: m.start()])):
+                continue  # "wash it by hand", "hand washed by hand" are care, checked as such
             keys = {root(w) for w, _, _ in _tokens(m.group()) if w not in _FILLER and not w[0].isdigit()}
             if kind == "material":
                 keys = {k for k in keys if not support.has_word(k)}  # "soy wax": the soy is the claim
@@ -146,10 +148,11 @@ def _leak_claims(sentence: str, support: Support) -> Iterator[Found]:
     if not (support.leak_values or support.leak_names):
         return
     toks = _tokens(sentence)
-    sent_stems = [stem(w) for w, _, _ in toks]
+    forms = [{w, w[:-1] if w.endswith("s") else w} for w, _, _ in toks]  # "stripes" ~ "stripe"
+    present = set().union(*forms) if forms else set()
     for new in support.leak_values:
-        hits = [(a, b) for (w, a, b), s in zip(toks, sent_stems) if s in new]
-        if hits and new <= set(sent_stems):
+        hits = [(a, b) for (w, a, b), f in zip(toks, forms) if f & new]
+        if hits and new <= present:
             yield "leakage", hits[0][0], hits[-1][1]
     for name in support.leak_names:
         for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", sentence):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from catalog_writer.quality.numbers import number_values
-from catalog_writer.quality.text import STOP, content_stems, content_words, expand_sizes, fold, stem, stems, values, words
+from catalog_writer.quality.text import STOP, content_words, expand_sizes, fold, stem, stems, values, words
 from catalog_writer.quality.vocabulary import FAMILY, MATERIALS
 
 # Keys whose values are the shop's metadata; an exemplar's category or tags are not leakage.
@@ -50,7 +50,7 @@ class Support:
         self.sizes = expand_sizes(self.raw.upper())
         fact_materials = {w for w in words(self.raw) if w in MATERIALS}
         self.materials = fact_materials - {FAMILY.get(w) for w in fact_materials}
-        self.value_roots = [roots(t) | {FAMILY[w] for w in words(t) if w in FAMILY} for t in self.value_texts]
+        self.value_roots = [roots(t) | {root(FAMILY[w]) for w in words(t) if w in FAMILY} for t in self.value_texts]
         # A care fact ("Hand wash cold") backs care claims, not how the product was made ("by hand").
         self.making_roots = [r for r, t in zip(self.value_roots, self.value_texts) if not _CARE_KEY.match(t)]
         self.leak_values, self.leak_names = self._leaks(exemplars or [])
@@ -65,7 +65,7 @@ class Support:
         return not key_roots or any(key_roots <= vr for vr in (self.making_roots if making else self.value_roots))
 
     def _leaks(self, exemplars: list[dict]) -> tuple[list[frozenset[str]], list[str]]:
-        """For each exemplar value, its content stems this product does not have ("Merino wool" beside a
+        """For each exemplar value, its content words this product does not have ("Merino wool" beside a
         recycled wool blend: {merino}); and capitalised words of exemplar titles the product lacks (names,
         matched case-sensitively)."""
         out: list[frozenset[str]] = []
@@ -75,8 +75,8 @@ class Support:
                 if k.lower() in _NOT_LEAKED:
                     continue
                 for val in values(v):
-                    new = frozenset(s for s, w in zip(content_stems(val), content_words(val))
-                                    if not self.has_word(w))
+                    # whole words, not stems: the exemplar's "Natural" is not this product's "nature"
+                    new = frozenset(w for w in content_words(val) if not self.has_word(w))
                     if new and new not in out:
                         out.append(new)
             for name in re.findall(r"[A-Z][\w'’-]+", str(ex.get("title", ""))):

@@ -119,6 +119,8 @@ PROVENANCE = (
     r"(?:a|an|our|local|the|\w+'s)?\s*\w+", r"family[- ](?:run|owned|business|workshop)", r"small[- ]batch(?:es)?",
     r"locally", r"local (?:makers?|artisans?|crafts\w+|weavers?|potters?|workshops?|farms?|farmers?)",
     r"in our (?:own )?(?:studio|workshop|factory|mill|kitchen|atelier)", r"since \d{4}",
+    r"(?:made|produced|crafted|knitted|woven|sewn)\s+in\s+(?:a|an|the)\s+(?:\w+\s+)?(?:factory|workshop|mill|studio|"
+    r"atelier)", r"local (?:mills?|factor(?:y|ies)|studios?)",
     r"(?:generations?|decades|centuries) of", r"time[- ]honou?red",
 )
 
@@ -140,7 +142,7 @@ collar sleeve sleeves lining lined waistband gusset seam seams panel panels inso
 laces handle handles lid lids spout wick wicks tassel tassels fringe pompom pompoms thumbhole thumbholes vent
 vents logo embroidery embroidered applique buckle buckles button buttons buttoned snap snaps velcro toggle
 toggles strap straps pleat pleats placket yoke darts fastening fastenings clasp hinge hinges compartment
-compartments sleeve-pocket inseam rise neckline crewneck v-neck turtleneck mock-neck kangaroo ribbed rib
+compartments label labels bobble bobbles inseam neckline crewneck v-neck turtleneck mock-neck kangaroo ribbed rib
 stitching piping trim hemline lanyard carabiner loop loops tab tabs bungee cord cords grommet grommets eyelets
 """)
 PROPERTIES = (
@@ -167,7 +169,7 @@ sage olive oatmeal oat moss slate stone sand ecru forest sky ink bottle cherry w
 mint pistachio natural heather marl mocha espresso caramel biscuit putty clay pebble chalk bone graphite
 midnight ocean storm smoke ash denim oyster stripe stripes check striped checked gingham tartan herringbone
 """)
-FAMILY.update({"spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
+FAMILY.update({"recycled": "sustainable", "spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
                "slate": "gray", "graphite": "gray", "ash": "gray", "pebble": "gray", "storm": "gray",
                "oatmeal": "beige", "oat": "beige", "sand": "beige", "ecru": "white", "chalk": "white",
                "bone": "white", "ink": "blue", "midnight": "blue", "sky": "blue", "ocean": "blue",
