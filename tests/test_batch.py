@@ -64,8 +64,8 @@ class Fixed(Engine):
     def __init__(self, text: str):
         self.text, self.template, self.model_version = text, PromptTemplate(), "fixed@v1"
 
-    def _complete(self, prompts, s, progress):
-        return [[(self.text, 5, False)] * s.num_variants for _ in prompts]
+    def _complete(self, prompts, s, progress, avoid=None):
+        return [[(self.text, 5, False)] * s.candidates for _ in prompts]
 
 
 def rows(path: Path, delimiter: str = ",") -> list[list[str]]:
