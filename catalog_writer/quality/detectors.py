@@ -24,6 +24,7 @@ _COLOUR_CUE = re.compile(r"\b(?:colou?rs?|shades?|hues?|tones?|dyed|comes? in|av
 _NATION_PLACES = {"british": {"uk", "britain"}, "english": {"england", "uk"}, "scottish": {"scotland", "uk"},
                   "welsh": {"wales", "uk"}, "irish": {"ireland"}, "italian": {"italy"}, "french": {"france"},
                   "portuguese": {"portugal"}, "spanish": {"spain"}, "peruvian": {"peru"}, "japanese": {"japan"}}
+_OPTION_NOUN = re.compile(r"\s+(?:\w+\s+)?(?:sizes|colou?rs|shades|styles|options|scents|finishes|patterns)\b", re.I)
 _WASHED = re.compile(r"\bwash\w*\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
 _SENTENCE_WORDS = {"i", "i'm", "i've", "i'll", "i'd"}
 _OPENERS = STOP | {"this", "these", "those", "each", "every", "all", "some", "any", "my", "his", "her", "their",
@@ -78,14 +79,23 @@ def _phrase_claims(sentence: str, support: Support) -> Iterator[Found]:
                 yield kind, m.start(), m.end()
 
 
+def _counts_values(sentence: str, end: int, number: str, support: Support) -> bool:
+    """"2 sizes", "three colours": a count of a fact's values, backed when a fact has that many."""
+    return number in support.value_counts and bool(_OPTION_NOUN.match(sentence, end))
+
+
 def _number_claims(sentence: str, support: Support) -> Iterator[Found]:
     for m in NUMBER_CLAIM.finditer(sentence):
         num, unit = norm_number(m.group(1)), m.group(2)
+        if not unit and _counts_values(sentence, m.end(), num, support):
+            continue
         if num == "100" and unit == "%" and len(support.materials) <= 1:
             continue  # "100% merino wool" is true of a one-material product; the material is checked apart
         if num not in support.numbers:
             yield "number", m.start(), m.end()
     for a, b, value in number_word_claims(sentence):
+        if _counts_values(sentence, b, value, support):
+            continue
         if value not in support.numbers and not support.has_word(fold(sentence[a:b])):
             yield "number", a, b
 

@@ -8,8 +8,8 @@ LINE = re.compile(r"[^\n]+")
 BULLET = re.compile(r"\s*(?:[-*•·–]\s+|•\s*)")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"'’”)\]]*\s+(?=[\"'‘“(\[]?[A-Z0-9•-])|\s*•\s*")
 _CLOSERS = "\"'’”)]"
-_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|approx|incl|no|vs|mr|mrs|ms|dr|st|ft|oz|lb)|\b[A-Z])\.$",
-                     re.IGNORECASE)
+# No single letters: "in S and M." and "weighs 300 g." end sentences far more often than initials do.
+_ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|approx|incl|no|vs|mr|mrs|ms|dr|st|ft|oz|lb)\.$", re.IGNORECASE)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

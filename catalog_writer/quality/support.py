@@ -48,6 +48,8 @@ class Support:
         self.stems = stems(self.raw)
         self.numbers = {w for w in ws if w[:1].isdigit()} | number_values(self.raw)
         self.sizes = expand_sizes(self.raw.upper())
+        # "There are 2 sizes" / "three colours" when a fact lists that many values
+        self.value_counts = {str(len(values(v))) for v in facts.values() if len(values(v)) > 1}
         fact_materials = {w for w in words(self.raw) if w in MATERIALS}
         self.materials = fact_materials - {FAMILY.get(w) for w in fact_materials}
         self.value_roots = [roots(t) | {root(FAMILY[w]) for w in words(t) if w in FAMILY} for t in self.value_texts]
