@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from catalog_writer.quality import detectors
 from catalog_writer.quality.house import HousePhrases
-from catalog_writer.quality.sentences import BULLET, LINE, split_sentences
+from catalog_writer.quality.text import BULLET, LINE, split_sentences
 from catalog_writer.quality.support import Support
 
 KINDS = ("number", "size", "material", "colour", "scent", "certification", "origin", "care", "warranty",

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalog_writer.quality.sentences import split_sentences
+from catalog_writer.quality.text import split_sentences
 from catalog_writer.quality.text import stems
 
 HOUSE_FILE = "house_phrases.json"
