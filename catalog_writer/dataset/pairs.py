@@ -223,7 +223,7 @@ def prepare_dataset(
     k = template.exemplars_k
     train_index = retrieval.ExemplarIndex([e for e in corpus if e.split == "train"])
     full_index = retrieval.ExemplarIndex(corpus)
-    house = targets.learn_house(usable, splits)
+    house = targets.learn_house(usable, splits, template.voice)
     cleaned, marks, claim_stats = targets.mark_references(usable, splits, house, drop_unsupported_sentences)
     records: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for p, g, s, marked in zip(cleaned, groups, splits, marks, strict=True):

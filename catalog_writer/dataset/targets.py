@@ -8,6 +8,7 @@ published description, which is what evaluation compares against.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from catalog_writer.core.product import Product
@@ -20,9 +21,12 @@ MIN_KEPT_WORDS = 8
 """A cleaned target shorter than this keeps its full reference: a near-empty target teaches nothing."""
 
 
-def learn_house(products: list[Product], splits: list[str]) -> HousePhrases:
-    """House phrases of the brand, from the training split's descriptions only."""
-    return HousePhrases.learn([p.description for p, s in zip(products, splits) if s == "train"])
+def learn_house(products: list[Product], splits: list[str], voice: str | None = None) -> HousePhrases:
+    """House phrases of the brand, from the training split's descriptions only; the voice's own name
+    ("Luma" in a catalog without a brand column) is the brand speaking, not a claim."""
+    house = HousePhrases.learn([p.description for p, s in zip(products, splits) if s == "train"])
+    house.names |= {w for w in re.findall(r"[A-Z][\w'’-]+", voice or "") if len(w) > 2}
+    return house
 
 
 def mark_references(products: list[Product], splits: list[str], house: HousePhrases,

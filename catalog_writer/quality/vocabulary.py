@@ -84,7 +84,7 @@ CERTIFICATIONS = (
     r"global recycled standard", r"cradle to cradle", r"soil association", r"leaping bunny",
     r"cruelty[- ]free", r"vegan", r"organic(?:ally)?", r"recycled", r"biodegradable", r"compostable",
     r"bpa[- ]free", r"non[- ]toxic", r"certified", r"accredited", r"approved", r"carbon[- ]neutral",
-    r"plastic[- ]free", r"sustainabl[ey]", r"ethically", r"eco[- ]friendly", r"mulesing[- ]free",
+    r"plastic[- ]free", r"sustainab(?:le|ly|ility)", r"ethically", r"eco[- ]friendly", r"mulesing[- ]free",
     r"ce[- ]marked", r"ul[- ]listed", r"dermatologically tested", r"hypoallergenic",
 )
 
@@ -155,7 +155,7 @@ PROPERTIES = (
     r"shrink[- ](?:resistant|proof)", r"pre[- ]shrunk", r"reflective", r"reflectivity", r"compression",
     r"seamless", r"flatlock", r"thermal", r"fleece[- ]lined", r"(?:relaxed|slim|regular|loose|standard|"
     r"tailored|athletic|oversized|fitted|straight|skinny|classic) fit", r"non[- ]slip", r"shock[- ]absorb\w*",
-    r"cushion(?:ed|ing)", r"technology", r"[®™]",
+    r"cushion(?:ed|ing)", r"[®™]",
     r"(?:protect\w*|shield\w*)\s+(?:\w+\s+){0,3}(?:from|against)\s+(?:the\s+)?(?:sun|uv)\w*",
     # accolades and press: checkable, and invented surprisingly often
     r"award[- ]winning", r"(?:featured|reviewed|praised) in", r"as seen (?:in|on)", r"best[- ]?selling",
