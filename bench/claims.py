@@ -4,10 +4,14 @@
     .venv/bin/python bench/claims.py --misses   # also list the sentences each checker gets wrong
 
 The labelled set is tests/fixtures/claims_labelled.jsonl: sentences of drafts written by SmolLM2-135M on the
-demo catalog's test split - the base model with the plain prompt ("base"), and the base model and a 12-step
-QLoRA adapter with one retrieved exemplar in the prompt ("base-retrieval", "tuned-retrieval", whose rows
-carry the exemplars' facts for leakage) - each labelled by hand from its facts and title (supported /
-unsupported, with the offending span). House phrases per brand are in
+test splits of the demo catalog and of Magento Luma - the base model with the plain prompt ("base"), and on
+the demo the base model and a 12-step QLoRA adapter with one retrieved exemplar in the prompt
+("base-retrieval", "tuned-retrieval", whose rows carry the exemplars' facts for leakage) - each labelled by
+hand from its facts and title (supported / unsupported, with the offending span). A sentence is
+unsupported when it states something checkable about the product or its maker that the facts and title do
+not back: a number, material, colour, size, origin, care step, certification or eco claim, warranty, who or
+how it was made, a feature or property, a name; vague praise and uses ("perfect for winter") are not
+claims, and the brand's recurring lines ("by people we know by name") are its voice. House phrases per brand are in
 tests/fixtures/claims_house.json (learned from each catalog's training split by `prepare`).
 The old checker is the one before quality/claims.py (materials, colours, digits, letter sizes), read from
 git history; it is skipped when git or that commit is not available. No model is loaded.
