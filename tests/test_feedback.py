@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 
 import pytest
@@ -226,23 +225,18 @@ def test_eight_processes_lose_nothing(url):
     gid = s.add_generation(s.snapshot_product(RECORD, "demo.csv"), PROMPT, "t", "v1")
     fork = "fork" in mp.get_all_start_methods()
     ctx = mp.get_context("fork") if fork else mp.get_context()
-    t0 = time.perf_counter()
     n = 300 if url.startswith("sqlite") else 100  # a server round trip per statement: keep the suite quick
     procs = [ctx.Process(target=_write_reviews, args=(s if fork and w % 2 else url, gid, w, n))
              for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
-    elapsed = time.perf_counter() - t0
+        p.join(60)  # a lock wait or deadlock shows as a process still alive (exitcode None)
     assert [p.exitcode for p in procs] == [0] * 8
     reviews = s.reviews()
     assert len(reviews) == 8 * n
     assert all(sum(r["reviewer"] == f"worker-{w}" for r in reviews) == n for w in range(8))
     assert s.counts()["reviews"] == 8 * n  # the parent's own pooled connection still works after the forks
-    # the bound is for embedded SQLite; a server round trip per statement is slower, so there
-    # the bound only catches lock waits / deadlocks
-    assert elapsed < (10 if url.startswith("sqlite") else 60), elapsed
 
 
 def test_snapshot_of_a_catalog_product(store):
