@@ -22,6 +22,7 @@ fact value or the title, so "Hand wash cold" backs "hand wash it in cold water" 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from catalog_writer.quality import detectors
@@ -97,7 +98,23 @@ def check(text: str, facts: dict, title: str = "", house: HousePhrases | None = 
             voice = detectors.house_chars(sentence, house)
             found = [c for c in found if not (c.kind in HOUSE_EXEMPT and set(range(c.start, c.end)) <= voice)]
         out.append(SentenceCheck(sentence, start, end, _merge(found, sentence)))
-    return out
+    return _names_everywhere(out)
+
+
+def _names_everywhere(checks: list[SentenceCheck]) -> list[SentenceCheck]:
+    """A word flagged as a name in one sentence is a name wherever the draft repeats it, sentence-initial
+    included ("The Spartakos is..." then "Spartakos is..."), where capitals alone say nothing."""
+    names = {c.text for s in checks for c in s.claims
+             if c.kind == "content" and c.text[:1].isupper() and c.text.replace("-", "").isalpha()}
+    if not names:
+        return checks
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(names))) + r")(?![\w-])")
+    for s in checks:
+        extra = [Claim("content", m.group(), m.start(), m.end()) for m in pattern.finditer(s.text)
+                 if not any(c.start <= m.start() < c.end for c in s.claims)]
+        if extra:
+            s.claims = _merge(s.claims + extra, s.text)
+    return checks
 
 
 def unsupported_claims(text: str, facts: dict, title: str = "", house: HousePhrases | None = None,

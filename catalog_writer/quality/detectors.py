@@ -16,20 +16,29 @@ from catalog_writer.quality.house import HousePhrases
 from catalog_writer.quality.numbers import NUMBER_CLAIM, number_word_claims
 from catalog_writer.quality.support import Support, root
 from catalog_writer.quality.text import SIZE_RE, STOP, TOKEN, expand_sizes, fold
-from catalog_writer.quality.text import norm_number, stem
+from catalog_writer.quality.text import norm_number, stem, values
 
 Found = tuple[str, int, int]
-_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times", "company", "brand"}
+_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times", "company", "brand", "friendly", "called",
+                                           "named", "known", "as", "can", "may", "should", "be"}
 _COLOUR_CUE = re.compile(r"\b(?:colou?rs?|shades?|hues?|tones?|dyed|comes? in|available in|choose|pick)\b", re.I)
 _NATION_PLACES = {"british": {"uk", "britain"}, "english": {"england", "uk"}, "scottish": {"scotland", "uk"},
                   "welsh": {"wales", "uk"}, "irish": {"ireland"}, "italian": {"italy"}, "french": {"france"},
                   "portuguese": {"portugal"}, "spanish": {"spain"}, "peruvian": {"peru"}, "japanese": {"japan"}}
+_OPTIONS = re.compile(r"\b(?:different|various|variety of|range of|choice of|selection of|several|multiple)\s+"
+                      r"(?:\w+\s+)?(colou?rs|shades|styles|patterns|designs|sizes|scents|finishes)\b", re.I)
 _OPTION_NOUN = re.compile(r"\s+(?:\w+\s+)?(?:sizes|colou?rs|shades|styles|options|scents|finishes|patterns)\b", re.I)
 _WASHED = re.compile(r"\bwash\w*\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
 _SENTENCE_WORDS = {"i", "i'm", "i've", "i'll", "i'd"}
 _OPENERS = STOP | {"this", "these", "those", "each", "every", "all", "some", "any", "my", "his", "her", "their",
                    "new", "meet", "introducing", "discover", "say", "try", "shop", "choose", "our", "your", "why",
                    "when", "with", "made", "crafted", "woven", "knitted", "sewn", "designed", "classic", "premium"}
+_DISCOURSE = {"however", "yes", "no", "alright", "plus", "finally", "additionally", "moreover", "indeed",
+              "meanwhile", "overall", "welcome", "instead", "otherwise", "today", "now", "also", "inside",
+              "outside", "together", "first", "second", "third", "next", "then", "still", "again", "well",
+              "sure", "oh", "hi", "hello", "ok", "okay", "so", "yet", "besides", "therefore", "thus",
+              "hence", "sometimes", "often", "once", "later", "soon", "here", "there", "whether", "although",
+              "though", "while", "since", "because", "unlike", "like", "after", "before", "soft", "warm"}
 _CONTRACTED = {"what", "that", "there", "here", "who", "he", "she", "let", "where", "how", "everything",
                "nothing", "something", "today", "now", "life", "winter", "summer"}
 
@@ -87,6 +96,8 @@ def _counts_values(sentence: str, end: int, number: str, support: Support) -> bo
 def _number_claims(sentence: str, support: Support) -> Iterator[Found]:
     for m in NUMBER_CLAIM.finditer(sentence):
         num, unit = norm_number(m.group(1)), m.group(2)
+        if m.start() == 0 and re.match(r"[.)](?:\s|$)", sentence[m.end():]):
+            continue  # "1." / "2)" numbering a list
         if not unit and _counts_values(sentence, m.end(), num, support):
             continue
         if num == "100" and unit == "%" and len(support.materials) <= 1:
@@ -98,6 +109,16 @@ def _number_claims(sentence: str, support: Support) -> Iterator[Found]:
             continue
         if value not in support.numbers and not support.has_word(fold(sentence[a:b])):
             yield "number", a, b
+
+
+def _option_claims(sentence: str, support: Support) -> Iterator[Found]:
+    """"Choose from different colours" when the product comes in one: options the facts do not list."""
+    for m in _OPTIONS.finditer(sentence):
+        noun = m.group(1).lower().rstrip("s").replace("color", "colour")
+        alternatives = {"colour": ("colour", "color"), "design": ("design", "style", "pattern")}.get(noun, (noun,))
+        counts = [len(values(v)) for k, v in support.facts.items() if any(a in k.lower() for a in alternatives)]
+        if not any(c > 1 for c in counts):
+            yield "content", m.start(), m.end()
 
 
 def _size_claims(sentence: str, support: Support) -> Iterator[Found]:
@@ -145,12 +166,15 @@ def _is_name(sentence: str, toks, i: int, first_alpha: int | None, support: Supp
     if i == first_alpha:  # "Ghilly's cottage" is a name; "What's more" and "It's" are not
         if sentence[b : b + 2] in ("'s", "’s"):
             return w not in STOP and w not in _CONTRACTED
+        # "Spartakos, the world's most advanced...": an unknown word named in apposition
+        if sentence[b : b + 1] == "," and w not in _OPENERS and w not in _DISCOURSE and not w.endswith("ly"):
+            return True
         # "Merciline Rib Beanie" for the Merlin Rib Beanie: an unknown word opening a run of title words
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         return bool(nxt and w not in _OPENERS and sentence[nxt[1]:nxt[2]][:1].isupper() and nxt[0] not in STOP
                     and support.has_word(nxt[0]) and sentence[b:nxt[1]] == " ")
     before = sentence[:a].rstrip()
-    return not before.endswith((":", "(", "-", "–", "—", "•"))  # a label or a list item opens here
+    return not before.endswith((":", "(", "-", "–", "—", "•", "*"))  # a label or a list item opens here
 
 
 def _leak_claims(sentence: str, support: Support) -> Iterator[Found]:
@@ -175,6 +199,7 @@ def find(sentence: str, support: Support, house: HousePhrases | None = None) -> 
     found += _phrase_claims(sentence, support)
     found += _number_claims(sentence, support)
     found += _size_claims(sentence, support)
+    found += _option_claims(sentence, support)
     found += _word_claims(sentence, support, house)
     found += _leak_claims(sentence, support)
     for m in _patterns()["origin"].finditer(sentence):

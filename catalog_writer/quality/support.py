@@ -34,6 +34,7 @@ class Support:
     """Everything that backs claims about one product."""
 
     def __init__(self, facts: dict, title: str = "", exemplars: list[dict] | None = None) -> None:
+        self.facts = facts
         parts = [title or ""]
         self.value_texts = [title or ""]
         for k, v in facts.items():

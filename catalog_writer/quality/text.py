@@ -27,6 +27,9 @@ SIZE_RE = re.compile(rf"(?<![\w'’-])({_SIZE})(?![\w'’]|-[a-z])")
 _SIZE_RANGE = re.compile(rf"(?<![\w'’-])({_SIZE})\s*(?:-|–|—|to)\s*({_SIZE})(?![\w'’])")
 
 
+_MARKS = str.maketrans({"™": " ", "®": " ", "©": " ", "℠": " "})
+
+
 @lru_cache(maxsize=1)
 def _stemmer():
     from nltk.stem import porter  # rouge-score's own dependency and stemmer
@@ -41,8 +44,9 @@ def stem(word: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower case without accents, so "Crème" matches "creme"."""
-    text = unicodedata.normalize("NFKD", text)
+    """Lower case without accents, so "Crème" matches "creme"; trademark signs are not letters
+    (NFKD would turn "HeatTech™" into "heattechtm")."""
+    text = unicodedata.normalize("NFKD", text.translate(_MARKS))
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 

@@ -20,7 +20,7 @@ goatskin granite hemp jute lambskin latex leather linen lycra lyocell marble mer
 microfibre modal mohair neoprene nubuck nylon oak organza pewter pine plastic plywood polyamide
 polycarbonate polyester polypropylene polyurethane porcelain pvc rattan rayon resin rubber sateen
 satin sheepskin shearling silicone silk spandex steel stoneware suede taffeta teak tencel terracotta
-titanium tweed twill velour velvet viscose walnut wicker wood wool zinc
+titanium tweed twill velour velvet viscose walnut wicker wood wool zinc clay stone
 """)
 
 COLOURS = _wordset("""
@@ -94,6 +94,7 @@ CARE = (
     r"once|twice|every|regularly|inside)", r"washable", r"tumble[- ]dr(?:y|ied)", r"dry[- ]clean(?:ed|ing)?",
     r"(?:dry|lay)\s+(?:it\s+)?flat", r"line[- ]dr(?:y|ied)", r"drip[- ]dry",
     r"(?:do not|don't|never)\s+(?:wash|tumble|iron|bleach|dry|wring|soak|machine)\w*",
+    r"(?:can|may|should)\s+be\s+(?:machine[- ]|hand[- ])?washed",
     r"iron(?:ed|ing)?\s+(?:it\s+)?(?:on|at|inside|damp|low|medium|hot|cool|warm)", r"bleach", r"dishwasher[- ]?(?:safe|proof)?", r"microwave[- ]?(?:safe)?",
     r"oven[- ]?(?:safe|proof)", r"freezer[- ]?(?:safe)?", r"spot[- ]clean(?:ed)?", r"wipe(?:d)?\s+clean",
     r"air(?:ed)?\s+(?:it\s+)?(?:outdoors|out)", r"(?:re)?condition(?:ed|ing)?\s+(?:the\s+)?(?:leather|wood)",
@@ -115,7 +116,7 @@ PROVENANCE = (
     r"hand[- ]?(?:made|crafted|poured|stitched|sewn|knitted|knit|woven|thrown|painted|dyed|finished|carved|"
     r"turned|blown|loomed|printed|built|picked|cut|tied|glazed|spun|rolled|forged)", r"by hand",
     r"artisan(?:s|al)?", r"crafts(?:man|men|woman|women|people|person)", r"makers?", r"weavers?",
-    r"potters?", r"tailors?", r"knitters?", r"seamstress(?:es)?", r"blacksmiths?", r"carpenters?", r"(?:designed|made|crafted|created|built|sewn|woven|knitted|poured|thrown)\s+by\s+"
+    r"potters?", r"tailors?", r"knitters?", r"designers", r"engineers", r"seamstress(?:es)?", r"blacksmiths?", r"carpenters?", r"(?:designed|made|crafted|created|built|sewn|woven|knitted|poured|thrown)\s+by\s+"
     r"(?:a|an|our|local|the|\w+'s)?\s*\w+", r"family[- ](?:run|owned|business|workshop)", r"small[- ]batch(?:es)?",
     r"locally", r"local (?:makers?|artisans?|crafts\w+|weavers?|potters?|workshops?|farms?|farmers?)",
     r"in our (?:own )?(?:studio|workshop|factory|mill|kitchen|atelier)", r"since \d{4}",
@@ -160,18 +161,25 @@ PROPERTIES = (
     # accolades and press: checkable, and invented surprisingly often
     r"award[- ]winning", r"(?:featured|reviewed|praised) in", r"as seen (?:in|on)", r"best[- ]?selling",
     r"top[- ]rated", r"voted", r"#\s?1", r"number one",
+    r"(?:world|uk|europe|america|britain|country)'?s\s+(?:largest|biggest|first|oldest|leading|most popular)",
+    r"(?:a|the) leading (?:\w+\s+)?(?:manufacturer|brand|maker|supplier|company)",
+    # a named process or material the facts do not name ("a process called 'linton weaving'")
+    r"(?:called|named|known as)\s+[\"“'‘]?[\w-]+(?:\s+[A-Z][\w-]*)*",
+    # health claims are regulated almost everywhere
+    r"(?:prevent|protect|reduce|relieve|cure|heal|soothe)\w*\s+(?:\w+\s+){0,4}?(?:illness|disease|injur|pain|"
+    r"allerg|eczema|arthritis|fatigue|chafing|blisters)\w*",
 )
 
 # Shade names that are ordinary words elsewhere ("sage", "stone", "forest"): claims only in a colour context
 # (a colour cue such as "colours" / "comes in", or two colour words in the sentence).
 EXTRA_COLOURS = _wordset("""
-sage olive oatmeal oat moss slate stone sand ecru forest sky ink bottle cherry wine berry peach apricot
+sage olive oatmeal oat moss slate stone sand ecru forest sky ink bottle cherry berry peach apricot
 mint pistachio natural heather marl mocha espresso caramel biscuit putty clay pebble chalk bone graphite
-midnight ocean storm smoke ash denim oyster stripe stripes check striped checked gingham tartan herringbone
+midnight ash denim oyster stripe stripes check striped checked gingham tartan herringbone
 """)
-FAMILY.update({"recycled": "sustainable", "spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
+FAMILY.update({"stoneware": "clay", "recycled": "sustainable", "eco": "sustainable", "spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
                "slate": "gray", "graphite": "gray", "ash": "gray", "pebble": "gray", "storm": "gray",
                "oatmeal": "beige", "oat": "beige", "sand": "beige", "ecru": "white", "chalk": "white",
-               "bone": "white", "ink": "blue", "midnight": "blue", "sky": "blue", "ocean": "blue",
-               "cherry": "red", "wine": "red", "berry": "red", "rust": "red", "mocha": "brown",
+               "bone": "white", "ink": "blue", "midnight": "blue", "sky": "blue",
+               "cherry": "red", "berry": "red", "rust": "red", "mocha": "brown",
                "espresso": "brown", "caramel": "brown", "biscuit": "brown", "clay": "brown"})
