@@ -4,9 +4,10 @@
     .venv/bin/python bench/claims.py --misses   # also list the sentences each checker gets wrong
 
 The labelled set is tests/fixtures/claims_labelled.jsonl: sentences of drafts written by SmolLM2-135M on the
-test splits of the demo catalog and of Magento Luma - the base model with the plain prompt ("base"), and on
-the demo the base model and a 12-step QLoRA adapter with one retrieved exemplar in the prompt
-("base-retrieval", "tuned-retrieval", whose rows carry the exemplars' facts for leakage) - each labelled by
+test splits of the demo catalog and of Magento Luma - the base model and quickly tuned adapters (6 steps
+demo, 4 steps Luma) with the plain prompt ("base", "tuned"), and on the demo the base model and a 12-step
+QLoRA adapter with one retrieved exemplar in the prompt ("base-retrieval", "tuned-retrieval", whose rows
+carry the exemplars' facts for leakage) - each labelled by
 hand from its facts and title (supported / unsupported, with the offending span). A sentence is
 unsupported when it states something checkable about the product or its maker that the facts and title do
 not back: a number, material, colour, size, origin, care step, certification or eco claim, warranty, who or
