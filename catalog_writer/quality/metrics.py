@@ -134,6 +134,10 @@ def score_lengths(preds: list[str], refs: list[str]) -> dict[str, float]:
     }
 
 
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
 def _exemplar_facts(record: dict) -> list[dict] | None:
     """Facts (with titles) of the exemplars a prepared record's prompt showed, for leakage; None if none."""
     if record.get("exemplar_facts") is not None:
@@ -155,7 +159,6 @@ def score_system(preds: list[str], records: list[dict], house: HousePhrases | No
            if _coverable(r.get("attributes", {}))]
     claims = [unsupported_claims(p, r.get("attributes", {}), r.get("title", ""), house, _exemplar_facts(r))
               for p, r in zip(preds, records)]
-    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0
     return {
         "n": n,
         **{k: mean([s[k] for s in rouge]) for k in ("rouge1", "rouge2", "rougeL")},
