@@ -126,3 +126,19 @@ def test_bad_worker_counts_are_one_line_errors(tmp_path):
     assert isinstance(res.exception, CatalogWriterError) and "--workers must be 1 or more" in str(res.exception)
     with pytest.raises(CatalogWriterError, match="--gpus-per-worker"):
         distributed.RayRunner(workers=1, gpus_per_worker=-1)
+
+
+def test_a_worker_that_cannot_load_its_engine_is_one_line(cluster, varied_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from catalog_writer.app.cli import app
+
+    import importlib.util
+
+    if importlib.util.find_spec("vllm"):
+        pytest.skip("vLLM is installed here: the worker's engine would load")
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["generate", str(DEMO), "-o", str(out), "--base-model", str(varied_dir),
+                                   "--limit", "2", "--engine", "vllm", "--workers", "1"])
+    assert isinstance(res.exception, CatalogWriterError), res.output
+    assert str(res.exception).startswith("a Ray worker stopped: --engine vllm needs vLLM") and not out.exists()

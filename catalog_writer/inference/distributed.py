@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +61,30 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[float]:
         yield time.perf_counter() - start
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A CatalogWriterError raised in a worker (no vLLM there, a missing model folder) comes out as itself,
+    one line, instead of inside the Ray errors that carry it back."""
+    try:
+        yield
+    except Exception as exc:
+        seen, stack = set(), [exc]
+        while stack:
+            e = stack.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            cause = getattr(e, "cause", None)  # ray.exceptions.RayTaskError: the worker's own exception
+            if isinstance(cause, CatalogWriterError):
+                raise CatalogWriterError(f"a Ray worker stopped: {cause}") from None
+            # ActorDiedError (the engine failed to load) carries only the worker's traceback as text
+            said = re.findall(r"CatalogWriterError: (.+)", str(getattr(e, "error_msg", "")))
+            if said:
+                raise CatalogWriterError(f"a Ray worker stopped: {said[-1].strip()}") from None
+            stack += [e.__cause__, e.__context__, cause]
+        raise
 
 
 class PromptSizer(Engine):
@@ -162,7 +187,7 @@ class RayRunner:
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = False  # ours counts products across workers
             ctx.print_on_execution_start = False
-            logging.getLogger("ray.data").setLevel(logging.ERROR)  # failures still raise; no chatter
+            logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # failures still raise; no chatter
             # One row per batch, one block per row: a dead worker costs only the batches it held.
             worker = dict(engine=engine, base_model=str(base_model) if base_model else None,
                           adapter=str(adapter) if adapter else None, job=job, settings=settings,
@@ -173,7 +198,7 @@ class RayRunner:
                 compute=ray.data.ActorPoolStrategy(size=min(self.workers, len(rows))),
             )
             start, n_done, tokens = time.perf_counter(), 0, 0
-            with _progress_bar() as bar:
+            with _progress_bar() as bar, _user_errors():
                 task = bar.add_task("generate", total=total, completed=total - len(todo), rate="")
                 for i, row in enumerate(ds.iter_rows()):
                     records = json.loads(row["records"])
