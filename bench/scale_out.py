@@ -9,7 +9,8 @@ the model, generating, the journal and the output file; products/s = products / 
 the same cores the 1-worker job leaves half idle: the gain is small; the point is that more workers
 are configuration, not code. Run it under `flock /tmp/cpu.lock` on a shared machine.
 
-    python bench/scale_out.py [--limit 16] [--batch-size 4] [--max-new-tokens 64] [--adapter PATH] [--base-model PATH]
+    python bench/scale_out.py [--limit 16] [--batch-size 4] [--max-new-tokens 64] [--adapter PATH]
+                              [--base-model PATH]
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (0, 1, 2):
             spec = {"limit": a.limit, "batch_size": a.batch_size, "max_new_tokens": a.max_new_tokens,
-                    "adapter": a.adapter, "base_model": a.base_model, "out": str(Path(tmp) / f"out-{workers}.jsonl")}
-            proc = subprocess.run([sys.executable, __file__, "--one", str(workers), "--spec", json.dumps(spec)],
-                                  capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                    "adapter": a.adapter, "base_model": a.base_model,
+                    "out": str(Path(tmp) / f"out-{workers}.jsonl")}
+            cmd = [sys.executable, __file__, "--one", str(workers), "--spec", json.dumps(spec)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if line is None:
                 sys.exit(f"workers={workers} failed:\n{proc.stderr[-3000:]}")
@@ -77,7 +80,8 @@ def main() -> None:
 
     print(f"\n{a.limit} products of {CATALOG.name}, batch {a.batch_size}, {a.max_new_tokens} new tokens max, "
           f"greedy, {os.cpu_count()} CPUs")
-    print(f"| {'run':<10} | {'ray start s':>11} | {'job s':>7} | {'products/s':>10} | {'load avg':>8} | output |")
+    print(f"| {'run':<10} | {'ray start s':>11} | {'job s':>7} | {'products/s':>10} | {'load avg':>8} "
+          "| output |")
     print("|" + "|".join("-" * (w - 1) + ":" for w in (12, 13, 9, 12, 10)) + "|--------|")
     for r in rows:
         name = "process" if r["workers"] == 0 else f"ray x{r['workers']}"

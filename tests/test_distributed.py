@@ -123,7 +123,8 @@ def test_bad_worker_counts_are_one_line_errors(tmp_path):
     from catalog_writer.app.cli import app
 
     res = CliRunner().invoke(app, ["generate", str(DEMO), "-o", str(tmp_path / "o.csv"), "--workers", "0"])
-    assert isinstance(res.exception, CatalogWriterError) and "--workers must be 1 or more" in str(res.exception)
+    assert isinstance(res.exception, CatalogWriterError)
+    assert "--workers must be 1 or more" in str(res.exception)
     with pytest.raises(CatalogWriterError, match="--gpus-per-worker"):
         distributed.RayRunner(workers=1, gpus_per_worker=-1)
 
@@ -141,4 +142,5 @@ def test_a_worker_that_cannot_load_its_engine_is_one_line(cluster, varied_dir, t
     res = CliRunner().invoke(app, ["generate", str(DEMO), "-o", str(out), "--base-model", str(varied_dir),
                                    "--limit", "2", "--engine", "vllm", "--workers", "1"])
     assert isinstance(res.exception, CatalogWriterError), res.output
-    assert str(res.exception).startswith("a Ray worker stopped: --engine vllm needs vLLM") and not out.exists()
+    assert str(res.exception).startswith("a Ray worker stopped: --engine vllm needs vLLM")
+    assert not out.exists()

@@ -112,7 +112,8 @@ def plan_batches(todo: list, settings: GenerationSettings, engine: str, base_mod
                  adapter: Path | None) -> list[list]:
     """The single-process job's batches: longest prompts first (HF engine), `batch_size` products each."""
     if engine == "hf":
-        lengths = dict(zip((p.id for p in todo), PromptSizer(base_model, adapter).prompt_lengths(todo, settings)))
+        sizes = PromptSizer(base_model, adapter).prompt_lengths(todo, settings)
+        lengths = dict(zip((p.id for p in todo), sizes))
         todo = sorted(todo, key=lambda p: -lengths[p.id])
     return [todo[i : i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
 
@@ -138,7 +139,8 @@ class BatchWorker:
         for payload in rows["payload"]:
             products, hashes = pickle.loads(payload)
             drafts = self.gen.generate(products, self.settings)
-            out.append(json.dumps([_record(self.job, h, d) for h, d in zip(hashes, drafts)], ensure_ascii=False))
+            records = [_record(self.job, h, d) for h, d in zip(hashes, drafts)]
+            out.append(json.dumps(records, ensure_ascii=False))
             self.written += len(products)
             self._maybe_die()
         return {"records": out}
@@ -208,8 +210,8 @@ class RayRunner:
                     n_done += sum(len(r["variants"]) for r in records)
                     tokens += sum(v["new_tokens"] for r in records for v in r["variants"])
                     dt = max(time.perf_counter() - start, 1e-9)
-                    bar.update(task, advance=len(records),
-                               rate=f"{n_done / dt:.2f} desc/s {tokens / dt:.0f} tok/s, {self.workers} workers")
+                    rate = f"{n_done / dt:.2f} desc/s {tokens / dt:.0f} tok/s, {self.workers} workers"
+                    bar.update(task, advance=len(records), rate=rate)
                     if on_batch:
                         on_batch(i)
 

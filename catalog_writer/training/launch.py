@@ -25,7 +25,8 @@ TARGET = ["-m", "catalog_writer.training.train"]
 def launch_command(processes: int, train_args: list[str], target: list[str] | None = None) -> list[str]:
     """`accelerate launch` for `processes` local processes running train.main with `train_args`."""
     threads = max(1, (os.cpu_count() or 1) // processes)  # N processes share the cores, never oversubscribe
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+            "--num_processes", str(processes),
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
             "--main_process_port", "0", "--num_cpu_threads_per_process", str(threads),
             *(target or TARGET), *train_args]
@@ -75,7 +76,8 @@ def keep_finished(processes: int, data: Path, out: Path, options: dict) -> bool:
     resolved = recipe.load_recipe(options.get("config"), overrides=train._merge(
         None, max_steps=options.get("max_steps"), epochs=options.get("epochs")))
     base = modeling.resolve_base(options.get("base_model"))
-    fp = fingerprints.run_fingerprint(Path(data), resolved, base, None, options.get("method"), world_size=processes)
+    fp = fingerprints.run_fingerprint(Path(data), resolved, base, None, options.get("method"),
+                                      world_size=processes)
     return fingerprints.keep_finished(Path(out), fp, options.get("force", False))
 
 
@@ -90,6 +92,6 @@ def run_processes(processes: int, data: Path, out: Path, *, target: list[str] | 
     cmd = launch_command(processes, train_args(data, out, **options), target)
     code = subprocess.call(cmd, env={**os.environ, **(env or {})})
     if code != 0:
-        raise CatalogWriterError(f"training in {processes} processes failed (exit code {code}): their output is above",
-                                 file=out)
+        raise CatalogWriterError(f"training in {processes} processes failed (exit code {code}): "
+                                 "their output is above", file=out)
     return Path(out)
