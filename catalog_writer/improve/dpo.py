@@ -53,6 +53,19 @@ def load_preferences(path: Path) -> list[dict]:
     return rows
 
 
+def _fit_length(tok, rows: list[dict], max_length: int, cap: int = 4096) -> int:
+    """TRL keeps the start of prompt+completion: a retrieve-and-edit prompt longer than max_length would
+    leave no completion tokens and TRL drops the pair. Raise max_length to the longest pair (up to `cap`)."""
+    def n(messages: list[dict]) -> int:
+        text = tok.apply_chat_template(messages, tokenize=False)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    need = max((n(r["prompt"] + r[k]) for r in rows for k in ("chosen", "rejected")), default=0)
+    if need > max_length:
+        console.print(f"max_length {max_length} -> {min(need, cap)}: the longest pair has {need} tokens")
+    return max(max_length, min(need, cap))
+
+
 def _completion_logp(model, tok, prompt: list[dict], completion: list[dict], max_length: int) -> float:
     """Sum of log p(completion tokens | prompt), tokenised like TRL does for conversational data."""
     import torch
@@ -129,6 +142,7 @@ def run_dpo(adapter: Path, preferences: Path, out: Path | None = None, max_steps
 
     torch.manual_seed(seed)
     tok = modeling.load_tokenizer(base, padding_side="right")
+    max_length = _fit_length(tok, train_rows, max_length)
     model = modeling.load_for_training(base, "lora")
     # The parent's LoRA weights, trainable; with no ref_model TRL copies them into a frozen "ref" adapter,
     # so the reference is the parent itself (not the bare base).
