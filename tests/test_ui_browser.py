@@ -152,8 +152,8 @@ def test_upload_generate_edit_approve_batch_download(server, browser_page, tmp_p
 
     # Write: generate, edit, approve; everything lands in the store.
     _goto(page, url, "Write")
-    page.get_by_label("Target words (0 = free)").fill("1" if "CATALOG_WRITER_BASE" in env else "40")
-    page.get_by_label("Target words (0 = free)").press("Enter")
+    page.get_by_role("spinbutton", name="Target words (0 = the voice's usual length)").fill("1" if "CATALOG_WRITER_BASE" in env else "40")
+    page.get_by_role("spinbutton", name="Target words (0 = the voice's usual length)").press("Enter")
     _idle(page)
     page.get_by_role("button", name="Generate").click()
     _idle(page, 120_000)
@@ -175,8 +175,8 @@ def test_upload_generate_edit_approve_batch_download(server, browser_page, tmp_p
 
     # Batch: background job, live progress, then download the filled catalog and read it back.
     _goto(page, url, "Batch")
-    page.get_by_label("Target words (0 = free)").fill("1" if "CATALOG_WRITER_BASE" in env else "40")
-    page.get_by_label("Target words (0 = free)").press("Enter")
+    page.get_by_role("spinbutton", name="Target words (0 = the voice's usual length)").fill("1" if "CATALOG_WRITER_BASE" in env else "40")
+    page.get_by_role("spinbutton", name="Target words (0 = the voice's usual length)").press("Enter")
     _idle(page)
     page.get_by_role("button", name="Start batch job").click()
     download_button = page.get_by_role("button", name="Catalog (shopify file)")
@@ -198,8 +198,8 @@ def test_upload_generate_edit_approve_batch_download(server, browser_page, tmp_p
         base = Path(env.get("CATALOG_WRITER_BASE") or REPO / "models" / "base")
         make_lora_adapter(base, Path(env["CATALOG_WRITER_MODELS"]), "fernhill", "v1", seed=1)
         _goto(page, url, "A/B review")
-        page.get_by_label("Target words (0 = free)").fill("40")
-        page.get_by_label("Target words (0 = free)").press("Enter")
+        page.get_by_role("spinbutton", name="Target words (0 = the voice's usual length)").fill("40")
+        page.get_by_role("spinbutton", name="Target words (0 = the voice's usual length)").press("Enter")
         _idle(page)
         for i in range(3):  # two judgements for the chart, then a pair left open on screen
             page.get_by_role("button", name="Write both (blind)").click()
