@@ -208,7 +208,10 @@ def describe_run(trainer, result, recipe, base, data, method, parent, version, v
     runtime = result.metrics.get("train_runtime") or 0.0
     tokens = state.num_input_tokens_seen or 0
     if resumed_from:  # throughput of this session only: the checkpoint carries the earlier tokens
-        before = json.loads((Path(resumed_from) / "trainer_state.json").read_text())
+        # checkpoint rotation (save_total_limit) may have deleted the checkpoint we resumed from by now;
+        # then tokens/s counts the earlier session's tokens too rather than crashing a finished run
+        state_file = Path(resumed_from) / "trainer_state.json"
+        before = json.loads(state_file.read_text()) if state_file.exists() else {}
         session_tokens = tokens - (before.get("num_input_tokens_seen") or 0)
     else:
         session_tokens = tokens
