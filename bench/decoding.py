@@ -7,6 +7,8 @@ claims per output and share of outputs with one, mean words):
   prompt-penalised   greedy, repetition_penalty 1.1 over prompt + output (transformers' own, the old way)
   generated-only     greedy, repetition_penalty 1.1 over the output only (processors.py, the default)
   no-repeat-3        greedy, no penalty; no 3-token n-gram repeated within the output
+  no-repeat-4        the same with 4-token n-grams
+  penalty+no-repeat-3  generated-only penalty and no-repeat-3 together
   budget-160         generated-only with the old fixed budget of 160 new tokens (else: the length profile)
   sample-1           the first of 4 samples (temperature 0.7, top-p 0.9): sampling without selection
   best-of-4          the most faithful of the same 4 samples (selection.py)
@@ -36,6 +38,8 @@ def decodings(greedy):
         "prompt-penalised": greedy,  # decoded with the prompt counted, see main()
         "generated-only": greedy,
         "no-repeat-3": replace(greedy, repetition_penalty=1.0, no_repeat_ngram_size=3),
+        "no-repeat-4": replace(greedy, repetition_penalty=1.0, no_repeat_ngram_size=4),
+        "penalty+no-repeat-3": replace(greedy, repetition_penalty=1.1, no_repeat_ngram_size=3),
         "budget-160": replace(greedy, max_new_tokens=160),
         "samples-4": replace(greedy, best_of=4),
     }

@@ -98,7 +98,8 @@ def test_repetition_controls_skip_the_prompt():
     prompt, generated = [5, 6, 7, 8], [9, 10, 9]
     ids = torch.tensor([prompt + generated])
     scores = torch.ones(1, 16)
-    out = generated_only(GenerationSettings(repetition_penalty=2.0), len(prompt))(ids, scores.clone())
+    penalty = GenerationSettings(repetition_penalty=2.0, no_repeat_ngram_size=0)
+    out = generated_only(penalty, len(prompt))(ids, scores.clone())
     assert out[0, 5:9].tolist() == [1.0] * 4  # prompt tokens: no penalty
     assert out[0, 9].item() == 0.5 and out[0, 10].item() == 0.5  # generated tokens: penalised
     assert out[0, 11].item() == 1.0
@@ -109,7 +110,8 @@ def test_repetition_controls_skip_the_prompt():
     assert out[0, 10].item() == float("-inf") and torch.isfinite(out[0, [8, 9]]).all()
     ids2 = torch.tensor([prompt + [7]])
     assert torch.isfinite(ban(ids2, scores.clone())).all()  # "7 8" is a prompt bigram: still allowed
-    assert len(generated_only(GenerationSettings(repetition_penalty=1.0), 4)) == 0
+    assert len(generated_only(GenerationSettings(repetition_penalty=1.0, no_repeat_ngram_size=0), 4)) == 0
+    assert len(generated_only(GenerationSettings(), 4)) == 1  # the default: no-repeat 3-grams only
 
 
 def test_generator_passes_prompt_blind_processors(tiny_model_dir):
@@ -128,7 +130,8 @@ def test_generator_passes_prompt_blind_processors(tiny_model_dir):
 
     gen.model.generate = spy
     prompts = [[{"role": "user", "content": "Wool scarf."}], [{"role": "user", "content": "A longer wool scarf."}]]
-    gen.generate_messages(prompts, GenerationSettings(max_new_tokens=2, repetition_penalty=1.3, batch_size=2))
+    gen.generate_messages(prompts, GenerationSettings(max_new_tokens=2, repetition_penalty=1.3,
+                                                      no_repeat_ngram_size=0, batch_size=2))
     (kw,) = seen
     assert kw["repetition_penalty"] == 1.0 and kw["no_repeat_ngram_size"] == 0
     (proc,) = kw["logits_processor"]
