@@ -91,6 +91,9 @@ def test_reward_train_makes_a_model_that_scores(dataset, tiny_model_dir, tmp_pat
     assert held["pairs"] == meta["pairs"]["held_out"] > 0
     assert 0 <= held["ci95"][0] <= held["accuracy"] <= held["ci95"][1] <= 1
     assert sum(b["pairs"] for b in held["by_source"].values()) == held["pairs"]
+    drafts = [json.loads(line) for line in (out / "drafts.jsonl").read_text().splitlines()]
+    assert len(drafts) == 10 and all(len(d["drafts"]) == 3 for d in drafts)  # 8 train + 2 val products, reusable
+    assert meta["pairs"]["all"].get("perturbed", 0) > 0
     saved = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
     assert {p["split"] for p in saved} == {"train", "held_out"}
     train_ids = {p["product_id"] for p in saved if p["split"] == "train"}
@@ -231,3 +234,25 @@ def test_improve_writes_a_child_with_parent_and_reward(dataset, tiny_model_dir, 
     # a reward model is refused as the parent, and a voice adapter as the reward
     with pytest.raises(CatalogWriterError, match="not a reward model"):
         online.run_improve(parent, parent, config=tmp_path / "improve.yaml")
+
+
+def test_perturbed_pairs_put_another_products_fact_into_the_reference():
+    socks = _record("socks", "Soft merino wool socks in grey. They keep feet warm.")
+    hat = {**_record("hat", "A felt hat made in Poland."), "title": "Felt hat",
+           "attributes": {"Material": "Rabbit felt", "Colour": "Grey"}}
+    pairs = bootstrap.perturbed_pairs([socks, hat], per_product=10, seed=2)
+    mine = [p for p in pairs if p["product_id"] == "socks"]
+    assert mine and all(p["chosen"] == socks["completion"][0]["content"] for p in mine)
+    assert all(p["rejected_unsupported"] > p["chosen_unsupported"] for p in pairs)
+    rejected = {p["rejected"] for p in mine}
+    assert "Soft Rabbit felt socks in grey. They keep feet warm." in rejected  # the material swapped
+    assert any("Made in Poland" in t or "made in Poland" in t for t in rejected)  # a sentence of the hat
+    assert bootstrap.perturbed_pairs([socks, hat], per_product=0) == []
+
+
+def test_drafts_are_reused_only_for_the_same_products(tmp_path):
+    f = tmp_path / "drafts.jsonl"
+    f.write_text(json.dumps({"id": "socks", "drafts": ["a", "b"]}) + "\n")
+    assert bootstrap.load_drafts(f, [_record("socks", "x")]) == [["a", "b"]]
+    assert bootstrap.load_drafts(f, [_record("socks", "x"), _record("hat", "y")]) is None
+    assert bootstrap.load_drafts(tmp_path / "none.jsonl", [_record("socks", "x")]) is None

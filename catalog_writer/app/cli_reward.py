@@ -30,13 +30,15 @@ def reward_train(
     max_steps: MaxStepsOpt = None,
     config: Annotated[Path | None, typer.Option(help="YAML recipe (default: configs/reward.yaml).")] = None,
     limit: Annotated[int | None, typer.Option(help="Use the first N train/val products only.")] = None,
+    drafts: Annotated[Path | None, typer.Option(
+        help="drafts.jsonl of an earlier reward model (same products): reuse its sampled drafts.")] = None,
 ) -> None:
     """Train a reward model (TRL RewardTrainer, scalar head + LoRA) on bootstrap and review pairs; its
     held-out pair accuracy with a 95% interval goes to run.json."""
     from catalog_writer.improve import reward
 
     reward.run_reward_train(data, out, preferences=preferences, adapter=adapter, base_model=base_model,
-                            max_steps=max_steps, config=config, limit=limit)
+                            max_steps=max_steps, config=config, limit=limit, drafts=drafts)
 
 
 def improve(

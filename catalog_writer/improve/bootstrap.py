@@ -5,7 +5,11 @@ samples a few drafts, and the claim checker (quality.claims, with the dataset's 
 prompt's exemplars for leakage) labels them:
 - `reference`: the shop's own description > a draft with an unsupported claim, when the draft has more
   unsupported claims than the reference (references make some too: the label must stay the checker's);
-- `faithful`: a draft with no unsupported claim > a draft of the same product with one or more.
+- `faithful`: a draft with no unsupported claim > a draft of the same product with one or more;
+- `perturbed`: the reference > the same reference with another product's fact in it (one of its fact
+  values swapped for another product's, or a sentence of another product's description inserted),
+  when the checker finds more unsupported claims in it. No sampling, so many pairs cheaply, and the two
+  texts differ only in the claim: the style of human and model text cannot decide them.
 Review pairs come from `feedback export --kind preference` (A/B, edits, ratings), source kept.
 Every pair is {prompt, chosen, rejected (plain text), source, product_id}.
 """
@@ -19,7 +23,10 @@ from pathlib import Path
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import read_jsonl
 
-SOURCES = ("reference", "faithful", "ab", "edit", "rating")
+SOURCES = ("reference", "faithful", "perturbed", "ab", "edit", "rating")
+SAMPLED = ("reference", "faithful")
+"""The bootstrap kinds built from sampled drafts: the held-out accuracy that says how the model ranks drafts."""
+SHOP_FACTS = {"brand", "category", "tags", "type"}
 
 
 @dataclass
@@ -34,6 +41,7 @@ class PairSettings:
     seed: int = 13
     max_new_tokens: int | None = None
     """Token budget of a sampled draft; None: the dataset's, as generation uses."""
+    perturbed_per_product: int = 3
 
     @classmethod
     def keys(cls) -> set[str]:
@@ -50,6 +58,17 @@ def catalog_records(data_dir: Path, limit: int | None = None) -> list[dict]:
                for r in read_jsonl(data_dir / name)]
     records = [r for r in records if r.get("prompt") and (r.get("completion") or [{}])[0].get("content")]
     return records[:limit] if limit else records
+
+
+def load_drafts(path: Path, records: list[dict]) -> list[list[str]] | None:
+    """Drafts saved by an earlier `reward train` (drafts.jsonl: {id, drafts}) for exactly these records,
+    else None (sample afresh)."""
+    if not Path(path).is_file():
+        return None
+    saved = {str(r["id"]): r["drafts"] for r in read_jsonl(path)}
+    if not all(str(r.get("id")) in saved for r in records):
+        return None
+    return [saved[str(r.get("id"))] for r in records]
 
 
 def sample_drafts(records: list[dict], data_dir: Path, base: Path, adapter: Path | None,
@@ -109,6 +128,57 @@ def bootstrap_pairs(records: list[dict], drafts: list[list[str]], house=None, pe
         faithful = [_pair(record, g, b, "faithful", 0, n) for g, _ in good for b, n in bad]
         for kind in (ref_pairs, faithful):
             pairs += rng.sample(kind, per_product) if len(kind) > per_product else kind
+    return pairs
+
+
+def _perturbations(record: dict, others: list[dict], rng: random.Random) -> list[str]:
+    """The reference with one of its fact values swapped for another product's value of the same fact,
+    and with a sentence of another product's description inserted after one of its sentences."""
+    from catalog_writer.quality.text import split_sentences
+
+    ref = record["completion"][0]["content"]
+    out = []
+    for key, value in (record.get("attributes") or {}).items():
+        if key.casefold() in SHOP_FACTS or not value or value.casefold() not in ref.casefold():
+            continue
+        donors = sorted({o["attributes"][key] for o in others if (o.get("attributes") or {}).get(key)
+                         and o["attributes"][key].casefold() != value.casefold()})
+        if donors:
+            start = ref.casefold().index(value.casefold())
+            out.append(ref[:start] + rng.choice(donors) + ref[start + len(value):])
+    ends = [e for _, e in split_sentences(ref)]
+    for other in rng.sample(others, min(4, len(others))):
+        text = other["completion"][0]["content"]
+        spans = split_sentences(text)
+        if ends and spans:
+            a, b = rng.choice(spans)
+            sentence = text[a:b].strip()
+            sentence += "" if sentence[-1:] in ".!?" else "."  # a bullet line becomes a sentence
+            at = rng.choice(ends)
+            out.append(ref[:at] + " " + sentence + ref[at:])
+    return out
+
+
+def perturbed_pairs(records: list[dict], house=None, per_product: int = 3, seed: int = 13) -> list[dict]:
+    """`perturbed` pairs (see the module doc): at most `per_product` per product, each checked to add an
+    unsupported claim to the reference."""
+    from catalog_writer.inference.selection import Checker
+
+    rng = random.Random(seed)
+    pairs: list[dict] = []
+    for record in records:
+        if per_product <= 0:
+            break
+        checker = Checker.for_record(record, house)
+        reference = record["completion"][0]["content"]
+        n_ref = len(checker.flags(reference)["unsupported"])
+        others = [o for o in records if o is not record and o.get("id") != record.get("id")]
+        found = []
+        for text in dict.fromkeys(_perturbations(record, others, rng)):
+            n = len(checker.flags(text)["unsupported"])
+            if n > n_ref:
+                found.append(_pair(record, reference, text, "perturbed", n_ref, n))
+        pairs += rng.sample(found, per_product) if len(found) > per_product else found
     return pairs
 
 

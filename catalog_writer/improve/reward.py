@@ -122,8 +122,9 @@ def _dataset(pairs: list[dict], tokenizer, window: int):
 
 def run_reward_train(data_dir: Path, out: Path, *, preferences: Path | None = None, adapter: Path | None = None,
                      base_model: Path | None = None, max_steps: int | None = None, config: Path | None = None,
-                     limit: int | None = None) -> dict:
-    """Build the pairs, train the reward model into `out` (atomically, run.json last), return run.json."""
+                     limit: int | None = None, drafts: Path | None = None) -> dict:
+    """Build the pairs, train the reward model into `out` (atomically, run.json last), return run.json.
+    `drafts`: a drafts.jsonl of an earlier run (same products) to reuse instead of sampling again."""
     import torch
     from transformers import AutoConfig
     from trl import RewardTrainer
@@ -145,11 +146,17 @@ def run_reward_train(data_dir: Path, out: Path, *, preferences: Path | None = No
     base = modeling.resolve_base(base_model or (modeling.adapter_base(Path(adapter)) if adapter else None))
 
     t0 = time.perf_counter()
-    console.print(f"sampling {settings.samples_per_product} drafts for each of {len(records)} products from "
-                  f"{adapter or 'the base model'}")
-    drafts = bootstrap.sample_drafts(records, data_dir, base, Path(adapter) if adapter else None, settings)
-    pairs = bootstrap.bootstrap_pairs(records, drafts, load_house(data_dir), settings.pairs_per_product,
-                                      settings.seed) + reviews
+    sampled = bootstrap.load_drafts(drafts, records) if drafts else None
+    reused = sampled is not None
+    if not reused:
+        console.print(f"sampling {settings.samples_per_product} drafts for each of {len(records)} products from "
+                      f"{adapter or 'the base model'}")
+        sampled = bootstrap.sample_drafts(records, data_dir, base, Path(adapter) if adapter else None, settings)
+    else:
+        console.print(f"drafts of {len(records)} products from {drafts}")
+    house = load_house(data_dir)
+    pairs = (bootstrap.bootstrap_pairs(records, sampled, house, settings.pairs_per_product, settings.seed)
+             + bootstrap.perturbed_pairs(records, house, settings.perturbed_per_product, settings.seed) + reviews)
     sampling_s = time.perf_counter() - t0
     train_pairs, held = split_by_product(pairs, settings.held_out, settings.seed)
     if not train_pairs or not held:
@@ -174,6 +181,7 @@ def run_reward_train(data_dir: Path, out: Path, *, preferences: Path | None = No
         "window": settings.window, "policy": str(adapter) if adapter else "base", "dataset": str(data_dir),
         "preferences": str(preferences) if preferences else None,
         "pairs": {"all": bootstrap.counts(pairs), "train": len(train_pairs), "held_out": len(held)},
+        "drafts_from": str(drafts) if reused else None,
         "config": {"recipe": recipe["source"]["path"], "model": recipe["model"], "pairs": recipe["pairs"],
                    "lora": _jsonable(lora), "reward": _jsonable(args, recipe["reward"])},
         "metrics": {"held_out": accuracy, "train_loss": result.training_loss, "steps": result.global_step,
@@ -185,6 +193,8 @@ def run_reward_train(data_dir: Path, out: Path, *, preferences: Path | None = No
         tok.save_pretrained(staging)
         write_jsonl_atomic(staging / "pairs.jsonl",
                            [{**p, "split": "train"} for p in train_pairs] + [{**p, "split": "held_out"} for p in held])
+        write_jsonl_atomic(staging / "drafts.jsonl", [{"id": str(r.get("id")), "drafts": d}
+                                                      for r, d in zip(records, sampled)])
         from catalog_writer.training.registry import write_adapter_meta
 
         write_adapter_meta(staging, meta)
