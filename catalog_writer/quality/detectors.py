@@ -13,14 +13,15 @@ from functools import lru_cache
 
 from catalog_writer.quality import vocabulary as V
 from catalog_writer.quality.house import HousePhrases
-from catalog_writer.quality.numbers import NUMBER_CLAIM, number_word_claims
+from catalog_writer.quality.numbers import NUMBER_CLAIM, number_word_claims, unit_name
 from catalog_writer.quality.support import Support, root
 from catalog_writer.quality.text import SIZE_RE, STOP, TOKEN, expand_sizes, fold
 from catalog_writer.quality.text import norm_number, stem, values
 
 Found = tuple[str, int, int]
-_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times", "company", "brand", "friendly", "called",
-                                           "named", "known", "as", "can", "may", "should", "be"}
+_FILLER = STOP | V.CARE_FILLER | {"made", "make", "by", "per", "a", "times", "company", "brand", "friendly",
+                                   "called", "named", "known", "as", "can", "may", "should", "be", "keep", "keeps",
+                                   "you", "your"}
 _COLOUR_CUE = re.compile(r"\b(?:colou?rs?|shades?|hues?|tones?|dyed|comes? in|available in|choose|pick)\b", re.I)
 _NATION_PLACES = {"british": {"uk", "britain"}, "english": {"england", "uk"}, "scottish": {"scotland", "uk"},
                   "welsh": {"wales", "uk"}, "irish": {"ireland"}, "italian": {"italy"}, "french": {"france"},
@@ -54,6 +55,7 @@ def _patterns() -> dict[str, re.Pattern]:
     return {
         "certification": _alternation(V.CERTIFICATIONS),
         "care": _alternation(V.CARE + (V.FREQUENCY,)),
+        "care-often": _alternation(V.CARE_OFTEN),
         "warranty": _alternation(V.WARRANTY),
         "provenance": _alternation(V.PROVENANCE),
         "content": _alternation(V.PROPERTIES + (r"[\w-]+[®™]",)),
@@ -76,8 +78,9 @@ def _phrase_claims(sentence: str, support: Support) -> Iterator[Found]:
     """Certification, care, warranty, provenance, property and material-phrase matches whose key words
     do not occur together in one fact or the title."""
     care = [m.span() for m in _patterns()["care"].finditer(sentence)]
-    for kind in ("certification", "care", "warranty", "provenance", "content", "material"):
-        for m in _patterns()[kind].finditer(sentence):
+    for name in ("certification", "care", "care-often", "warranty", "provenance", "content", "material"):
+        kind = name.split("-")[0]
+        for m in _patterns()[name].finditer(sentence):
             if kind == "provenance" and (any(a <= m.start() and m.end() <= b for a, b in care)
                                          or _WASHED.search(sentence[: m.start()])):
                 continue  # "wash it by hand", "hand washed by hand" are care, checked as such
@@ -93,6 +96,14 @@ def _counts_values(sentence: str, end: int, number: str, support: Support) -> bo
     return number in support.value_counts and bool(_OPTION_NOUN.match(sentence, end))
 
 
+def _backs_number(support: Support, num: str, unit: str | None) -> bool:
+    """A number is backed when the facts state it; with a unit, when they state it with that unit or with
+    none ("130" of "130 x 180 cm"): "40%" is not backed by "Machine wash 40°C"."""
+    if num not in support.numbers:
+        return False
+    return unit is None or (num, unit) in support.quantities or (num, None) in support.quantities
+
+
 def _number_claims(sentence: str, support: Support) -> Iterator[Found]:
     for m in NUMBER_CLAIM.finditer(sentence):
         num, unit = norm_number(m.group(1)), m.group(2)
@@ -102,12 +113,12 @@ def _number_claims(sentence: str, support: Support) -> Iterator[Found]:
             continue
         if num == "100" and unit == "%" and len(support.materials) <= 1:
             continue  # "100% merino wool" is true of a one-material product; the material is checked apart
-        if num not in support.numbers:
+        if not _backs_number(support, num, unit_name(unit)):
             yield "number", m.start(), m.end()
-    for a, b, value in number_word_claims(sentence):
+    for a, b, value, unit in number_word_claims(sentence):
         if _counts_values(sentence, b, value, support):
             continue
-        if value not in support.numbers and not support.has_word(fold(sentence[a:b])):
+        if not _backs_number(support, value, unit) and not support.has_word(fold(sentence[a:b])):
             yield "number", a, b
 
 
@@ -166,8 +177,15 @@ def _is_name(sentence: str, toks, i: int, first_alpha: int | None, support: Supp
     if i == first_alpha:  # "Ghilly's cottage" is a name; "What's more" and "It's" are not
         if sentence[b : b + 2] in ("'s", "’s"):
             return w not in STOP and w not in _CONTRACTED
-        # "Spartakos, the world's most advanced...": an unknown word named in apposition
-        if sentence[b : b + 1] == "," and w not in _OPENERS and w not in _DISCOURSE and not w.endswith("ly"):
+        # "Bark: Natural." / "Athletic: Thistle Work Apron": an unknown word used as a field label names
+        # something the facts do not have (field names and the facts' own words are known)
+        if (sentence[b : b + 1] == ":" and w not in V.LABELS and w not in _OPENERS and w not in _DISCOURSE
+                and not w.endswith("ing")):  # "Breathing:" labels a property, it names nothing
+            return True
+        # "Spartakos, the world's most advanced...": an unknown word named in apposition (an article follows;
+        # "Awkward, but..." is an adjective)
+        if (sentence[b : b + 1] == "," and w not in _OPENERS and w not in _DISCOURSE and not w.endswith("ly")
+                and re.match(r",\s+(?:the|a|an|our|your|its|this)\b", sentence[b:], re.IGNORECASE)):
             return True
         # "Merciline Rib Beanie" for the Merlin Rib Beanie: an unknown word opening a run of title words
         nxt = toks[i + 1] if i + 1 < len(toks) else None

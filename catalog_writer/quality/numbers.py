@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 from catalog_writer.quality.text import norm_number
-from catalog_writer.quality.vocabulary import UNITS
+from catalog_writer.quality.vocabulary import UNIT_NAMES, UNITS
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?"
 _UNIT = "|".join(re.escape(u) for u in UNITS)
@@ -38,8 +38,8 @@ def parse_number_words(text: str) -> int | None:
         return None
 
 
-def number_word_claims(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, normalised number) for every spelt-out number except a lone "one"."""
+def number_word_claims(text: str) -> Iterator[tuple[int, int, str, str | None]]:
+    """(start, end, normalised number, unit name) for every spelt-out number except a lone "one"."""
     for m in NUMBER_WORDS.finditer(text):
         phrase = m.group(1)
         if phrase.lower() in ("one", "zero") and not m.group(2):
@@ -48,10 +48,32 @@ def number_word_claims(text: str) -> Iterator[tuple[int, int, str]]:
             continue  # "no two are the same" is an idiom, not a count
         value = parse_number_words(phrase)
         if value is not None:
-            yield m.start(1), m.end(), str(value)
+            yield m.start(1), m.end(), str(value), unit_name(m.group(2))
+
+
+_UNIT_OF = {alias: name for name, aliases in UNIT_NAMES.items() for alias in (name, *aliases)}
+
+
+def unit_name(unit: str | None) -> str | None:
+    """One name per unit ("Hours" -> "h", "centimetres" -> "cm"); None for no unit."""
+    if not unit:
+        return None
+    u = unit.lower()
+    return _UNIT_OF.get(u) or _UNIT_OF.get(u.rstrip("s")) or (u[:-1] if len(u) > 3 and u.endswith("s") else u)
+
+
+def quantities(text: str) -> set[tuple[str, str | None]]:
+    """Every (number, unit name) a text states, digits and words: "40°C" -> ("40", "°c")."""
+    from catalog_writer.quality.text import norm_number as norm
+
+    out = {(norm(m.group(1)), unit_name(m.group(2))) for m in NUMBER_CLAIM.finditer(text)}
+    for m in NUMBER_WORDS.finditer(text):
+        if (value := parse_number_words(m.group(1))) is not None:
+            out.add((str(value), unit_name(m.group(2))))
+    return out
 
 
 def number_values(text: str) -> set[str]:
     """Every number a text states, digits and words, normalised ("40", "12.5")."""
     out = {norm_number(m.group(1)) for m in NUMBER_CLAIM.finditer(text)}
-    return out | {v for _, _, v in number_word_claims(text)}
+    return out | {v for _, _, v, _ in number_word_claims(text)}

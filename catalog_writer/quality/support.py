@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from catalog_writer.quality.numbers import number_values
+from catalog_writer.quality.numbers import number_values, quantities
 from catalog_writer.quality.text import STOP, content_words, expand_sizes, fold, stem, stems, values, words
-from catalog_writer.quality.vocabulary import FAMILY, MATERIALS
+from catalog_writer.quality.vocabulary import FAMILY, MATERIALS, TYPE_PARTS
 
 # Keys whose values are the shop's metadata; an exemplar's category or tags are not leakage.
 _NOT_LEAKED = {"brand", "vendor", "category", "categories", "tags", "type", "product type", "product_type",
@@ -45,9 +45,12 @@ class Support:
         self.folded = fold(self.raw)
         ws = set(words(self.raw))
         ws |= {FAMILY[w] for w in ws if w in FAMILY}
+        ws |= {part for w in ws & TYPE_PARTS.keys() for part in TYPE_PARTS[w].split()}
         self.words = ws | {stem(w) for w in ws} | {root(w) for w in ws}
         self.stems = stems(self.raw)
         self.numbers = {w for w in ws if w[:1].isdigit()} | number_values(self.raw)
+        stated = quantities(self.raw)  # (number, unit): "40%" is not backed by "40°C"
+        self.quantities = stated | {(n, None) for n in self.numbers - {q for q, _ in stated}}
         self.sizes = expand_sizes(self.raw.upper())
         # "There are 2 sizes" / "three colours" when a fact lists that many values
         self.value_counts = {str(len(values(v))) for v in facts.values() if len(values(v)) > 1}

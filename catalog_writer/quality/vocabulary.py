@@ -61,8 +61,16 @@ UNITS = (
     "hours", "watts", "inch", "metre", "meter", "litre", "liter", "pound", "ounce", "gram", "hour",
     "years", "year", "days", "day", "pieces", "pcs", "pack", "mah", "kg", "mm", "cm", "ml", "oz",
     "lbs", "lb", "gb", "tb", "mb", "ghz", "mhz", "hz", "kw", "in", "ft", "m", "g", "l", "w", "v", "h",
-    "gsm", "denier", "%",
+    "gsm", "denier", "°c", "°f", "°", "degrees", "%",
 )
+# Spellings of one unit -> one name, so "40%" is not backed by "40°C" nor "300 g" by "300 ml".
+UNIT_NAMES = {
+    "mm": ("millimetres", "millimeters"), "cm": ("centimetres", "centimeters"), "m": ("metres", "meters", "metre",
+    "meter"), "in": ("inches", "inch"), "g": ("grams", "gram"), "kg": ("kilograms", "kilos", "kilo"),
+    "oz": ("ounces", "ounce"), "lb": ("pounds", "pound", "lbs"), "ml": ("millilitres", "milliliters"),
+    "l": ("litres", "liters", "litre", "liter"), "h": ("hours", "hour"), "day": ("days",), "year": ("years",),
+    "w": ("watts",), "pcs": ("pieces",), "°c": ("°", "degrees"),
+}
 
 # Scents and flavours: claims about a candle, soap or tea when the facts do not name them.
 SCENTS = _wordset("""
@@ -100,8 +108,15 @@ CARE = (
     r"air(?:ed)?\s+(?:it\s+)?(?:outdoors|out)", r"(?:re)?condition(?:ed|ing)?\s+(?:the\s+)?(?:leather|wood)",
     r"oil(?:ed)?\s+(?:it|the wood|occasionally)", r"trim\s+the\s+wick",
 )
+# How often it needs care is a claim of its own ("dry clean it rarely" beside "dry clean only"); matched
+# apart from CARE so that "dry clean" does not hide "clean it rarely".
+CARE_OFTEN = (
+    r"(?:wash|clean|iron)\w*\s+(?:it\s+|them\s+)?(?:rarely|seldom|occasionally|often|weekly|daily)",
+    r"(?:rarely|seldom|never|hardly ever)\s+(?:needs?|requires?)\s+(?:it|washing|cleaning|a wash)?",
+    r"(?:does not|doesn't|do not|don't|won't|will not|never)\s+need(?:s)?\s+(?:to\s+be\s+)?(?:wash|clean|iron)\w*",
+)
 # Words inside a care phrase that say nothing about care: the rest must be in the facts.
-CARE_FILLER = {"it", "at", "in", "on", "the", "do", "not", "don't", "never", "safe", "proof", "able", "ed", "out",
+CARE_FILLER = {"need", "needs", "to", "be", "a", "it", "at", "in", "on", "the", "do", "not", "don't", "never", "safe", "proof", "able", "ed", "out",
                "or", "and", "once", "twice", "every", "regularly", "inside", "cold", "warm", "them", "they",
                "these", "those", "gently", "only", "by"}
 
@@ -114,7 +129,8 @@ WARRANTY = (r"warrant(?:y|ies|ied)", r"guarantee[sd]?", r"lifetime", r"money[- ]
 # Who made it and how: backed by facts, title or the brand's house phrases only.
 PROVENANCE = (
     r"hand[- ]?(?:made|crafted|poured|stitched|sewn|knitted|knit|woven|thrown|painted|dyed|finished|carved|"
-    r"turned|blown|loomed|printed|built|picked|cut|tied|glazed|spun|rolled|forged)", r"by hand",
+    r"turned|blown|loomed|printed|built|picked|cut|tied|glazed|spun|rolled|forged|brushed|dyeing|weaving|"
+    r"knitting|stitching|sewing|painting|carving|pouring|throwing|printing|finishing|spinning)", r"by hand",
     r"artisan(?:s|al)?", r"crafts(?:man|men|woman|women|people|person)", r"makers?", r"weavers?",
     r"potters?", r"tailors?", r"knitters?", r"designers", r"engineers", r"seamstress(?:es)?", r"blacksmiths?", r"carpenters?", r"(?:designed|made|crafted|created|built|sewn|woven|knitted|poured|thrown)\s+by\s+"
     r"(?:a|an|our|local|the|\w+'s)?\s*\w+", r"family[- ](?:run|owned|business|workshop)", r"small[- ]batch(?:es)?",
@@ -135,6 +151,18 @@ norwegian finnish icelandic swiss austrian polish greek turkish moroccan indian 
 vietnamese thai peruvian bolivian mexican american canadian australian egyptian mongolian nepalese
 himalayan tibetan andean
 """)
+
+# Parts every product of a type has: "sleeves" on a hoodie or "a handle" on a mug state nothing new.
+TYPE_PARTS = {
+    "hoodie": "hood sleeve sleeves cuff cuffs hem", "sweatshirt": "sleeve sleeves cuff cuffs hem",
+    "jacket": "sleeve sleeves collar cuff cuffs hem", "coat": "sleeve sleeves collar cuff cuffs hem",
+    "tee": "sleeve sleeves neckline hem", "shirt": "sleeve sleeves collar cuff cuffs hem",
+    "pullover": "sleeve sleeves cuff cuffs hem", "sweater": "sleeve sleeves cuff cuffs hem",
+    "jumper": "sleeve sleeves cuff cuffs hem", "cardigan": "sleeve sleeves cuff cuffs hem",
+    "pant": "waistband hem", "pants": "waistband hem", "leggings": "waistband", "short": "waistband hem",
+    "shorts": "waistband hem", "mug": "handle handles", "tote": "handle handles strap straps",
+    "bag": "handle handles strap straps", "socks": "heel toe toes", "candle": "wick", "apron": "strap straps",
+}
 
 # Physical features and technical properties a description may invent ("zip pockets", "waterproof").
 FEATURES = _wordset("""
@@ -157,6 +185,10 @@ PROPERTIES = (
     r"seamless", r"flatlock", r"thermal", r"fleece[- ]lined", r"(?:relaxed|slim|regular|loose|standard|"
     r"tailored|athletic|oversized|fitted|straight|skinny|classic) fit", r"non[- ]slip", r"shock[- ]absorb\w*",
     r"cushion(?:ed|ing)", r"[®™]",
+    # construction and comfort promises a buyer can check
+    r"ventilat\w*", r"(?:crew|scoop|boat|round|mock|cowl|funnel|v)[- ]?neck\w*", r"reinforc\w*", r"riveted", r"hemmed", r"glazed", r"embellish\w*", r"(?:no|non|never|won't|will not)[- ]itch\w*",
+    r"itch[- ]free", r"(?:semi|close|form|body)[- ]fit(?:ted|ting)?", r"fitted",
+    r"keeps?\s+(?:you|your\s+\w+)\s+(?:\w+\s+and\s+)?dry", r"breathes?\s+(?:easily|freely|well)",
     r"(?:protect\w*|shield\w*)\s+(?:\w+\s+){0,3}(?:from|against)\s+(?:the\s+)?(?:sun|uv)\w*",
     # accolades and press: checkable, and invented surprisingly often
     r"award[- ]winning", r"(?:featured|reviewed|praised) in", r"as seen (?:in|on)", r"best[- ]?selling",
@@ -177,9 +209,18 @@ sage olive oatmeal oat moss slate stone sand ecru forest sky ink bottle cherry b
 mint pistachio natural heather marl mocha espresso caramel biscuit putty clay pebble chalk bone graphite
 midnight ash denim oyster stripe stripes check striped checked gingham tartan herringbone
 """)
-FAMILY.update({"stoneware": "clay", "recycled": "sustainable", "eco": "sustainable", "spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
+FAMILY.update({"rain": "dry", "rainy": "dry", "waterproof": "dry", "wicking": "dry",  # "keeps you dry"
+               "stoneware": "clay", "recycled": "sustainable", "eco": "sustainable", "spandex": "stretch", "sage": "green", "olive": "green", "moss": "green", "forest": "green", "mint": "green",
                "slate": "gray", "graphite": "gray", "ash": "gray", "pebble": "gray", "storm": "gray",
                "oatmeal": "beige", "oat": "beige", "sand": "beige", "ecru": "white", "chalk": "white",
                "bone": "white", "ink": "blue", "midnight": "blue", "sky": "blue",
                "cherry": "red", "berry": "red", "rust": "red", "mocha": "brown",
                "espresso": "brown", "caramel": "brown", "biscuit": "brown", "clay": "brown"})
+
+# Field labels a draft may open a line with ("Care: hand wash"); any other unknown "Word:" names something.
+LABELS = _wordset("""
+size sizes color colors colours material materials care origin scent scents fragrance notes note features feature
+details detail fit fabric fabrics style styles pattern dimensions dimension weight capacity price tip tips why
+what how who pros cons key includes included contents made perfect ideal great best good warning important
+product description specs specifications use uses available options finish design quality comfort
+""")
