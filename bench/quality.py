@@ -97,7 +97,8 @@ def run(name: str, args, work: Path) -> dict | None:
     t0 = time.perf_counter()
     result = run_evaluation(data / "test.jsonl", adapter=adapter, base_model=args.base, limit=args.limit,
                             report_dir=work / name / "report", as_json=False,
-                            ban_exemplar_facts=not args.no_ban, with_base=not args.skip_base)
+                            ban_exemplar_facts=not args.no_ban, with_base=not args.skip_base,
+                            copy_bias=args.copy_bias)
     seconds["evaluate"] = time.perf_counter() - t0
     result["seconds"] = seconds
     return result
@@ -113,6 +114,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test products")
     ap.add_argument("--base", type=Path, default=None, help="base model folder (default: models/base)")
     ap.add_argument("--no-ban", action="store_true", help="do not ban exemplar facts in decoding")
+    ap.add_argument("--copy-bias", type=float, default=None, help="copy guidance (default: generation's)")
     ap.add_argument("--skip-base", action="store_true", help="leave the base model out (quicker iterations)")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--quiet", action="store_true")
@@ -126,7 +128,7 @@ def main() -> None:
         work = args.out or Path(tmp)
         results = {n: r for n in names if (r := run(n, args, work)) is not None}
     print(f"\nsettings: steps {args.steps}, exemplars {args.exemplars}, recipe {args.config.name} "
-          f"{' '.join(args.set)}, ban exemplar facts {not args.no_ban}")
+          f"{' '.join(args.set)}, ban exemplar facts {not args.no_ban}, copy bias {args.copy_bias}")
     for name, result in results.items():
         print_table(name, result, result["seconds"])
     summary = {n: {s: {k: round(r[s][k], 4) for k, _ in METRICS} for s in SYSTEMS if s in r}

@@ -52,6 +52,7 @@ DECODING = GenerationSettings()
 BatchSizeOpt = Annotated[int, typer.Option(help=describe("batch_size"))]
 BestOfOpt = Annotated[int, typer.Option(help=describe("best_of"))]
 StrictOpt = Annotated[bool, typer.Option(help=describe("strict"))]
+CopyBiasOpt = Annotated[float, typer.Option(help=describe("copy_bias"))]
 RewardOpt = Annotated[Path | None, typer.Option(
     help="Reward model folder (`reward train`): rank the --best-of candidates by it instead of the claim checker.")]
 
@@ -180,6 +181,7 @@ def evaluate(
     ] = DECODING.best_of,
     strict: StrictOpt = DECODING.strict,
     reward: RewardOpt = None,
+    copy_bias: CopyBiasOpt = DECODING.copy_bias,
     json: bool = False,
     report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
 ) -> None:
@@ -188,7 +190,7 @@ def evaluate(
 
     evaluate_mod.run_evaluation(
         test_file, adapter=adapter, base_model=base_model, limit=limit, batch_size=batch_size,
-        as_json=json, report_dir=report, best_of=best_of, strict=strict, reward=reward,
+        as_json=json, report_dir=report, best_of=best_of, strict=strict, reward=reward, copy_bias=copy_bias,
     )
 
 
@@ -226,6 +228,7 @@ def generate(
         int, typer.Option(help=describe("no_repeat_ngram_size"))
     ] = DECODING.no_repeat_ngram_size,
     seed: Annotated[int, typer.Option(help=describe("seed"))] = DECODING.seed,
+    copy_bias: CopyBiasOpt = DECODING.copy_bias,
     workers: Annotated[int | None, typer.Option(
         help="Run on N Ray workers (a local Ray cluster unless --ray-address), 1 CPU thread each; same output.")
     ] = None,
@@ -240,6 +243,7 @@ def generate(
         max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
         repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size, num_variants=variants,
         best_of=best_of, strict=strict, seed=seed, target_words=target_words, batch_size=batch_size,
+        copy_bias=copy_bias,
     )
     batch.run_batch(
         file, out, adapter=adapter, voice=voice, base_model=base_model, input_format=input_format,

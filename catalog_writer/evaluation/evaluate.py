@@ -48,7 +48,7 @@ def load_records(test_file: Path, limit: int | None = None) -> list[dict]:
     return records
 
 
-def decoding_settings(test_file: Path, batch_size: int):
+def decoding_settings(test_file: Path, batch_size: int, copy_bias: float | None = None):
     """Greedy decoding, the generation defaults otherwise; the dataset's word target and token budget."""
     from catalog_writer.dataset.prompts import PromptTemplate
     from catalog_writer.inference.generate import GenerationSettings
@@ -56,7 +56,10 @@ def decoding_settings(test_file: Path, batch_size: int):
     path = Path(test_file).parent / "template.json"
     template = PromptTemplate.load(path) if path.exists() else PromptTemplate()
     settings = GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size,
-                                  target_words=template.target_words).validate()
+                                  target_words=template.target_words)
+    if copy_bias is not None:
+        settings = replace(settings, copy_bias=copy_bias)
+    settings.validate()
     # Tuned and base get the dataset's token budget (the base model's default template has no length profile).
     return replace(settings, max_new_tokens=settings.budget(template.length))
 
@@ -179,6 +182,7 @@ def run_evaluation(
     best_of: int = 1,
     strict: bool = False,
     reward: Path | None = None,
+    copy_bias: float | None = None,
 ) -> dict:
     """Score tuned (if an adapter is given), base, copy and neighbour systems; print, report, return the
     result. With `ban_exemplar_facts` decoding bans words of each prompt's exemplars' facts that the
@@ -190,7 +194,7 @@ def run_evaluation(
 
     from catalog_writer.training import modeling, weights
 
-    settings = decoding_settings(test_file, batch_size)  # a bad option fails before any file is read
+    settings = decoding_settings(test_file, batch_size, copy_bias)  # a bad option fails before any file is read
     picked = replace(settings, best_of=best_of, strict=strict).validate()
     if (best_of > 1 or strict) and adapter is None:
         raise CatalogWriterError("--best-of and --strict choose among the tuned adapter's drafts: give --adapter")

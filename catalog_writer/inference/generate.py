@@ -235,6 +235,7 @@ class Generator(Engine):
     def _complete(self, prompts, s, progress, avoid=None):
         import torch
 
+        from catalog_writer.inference.copying import copy_processor
         from catalog_writer.inference.leakage import leakage_processor
 
         from catalog_writer.inference.processors import generated_only
@@ -266,6 +267,9 @@ class Generator(Engine):
                 processors = generated_only(s, width)
                 if avoid and (leak := leakage_processor(self.tokenizer, [avoid[i] for i in chunk], s.candidates)):
                     processors.append(leak)
+                sources = [self.template.shown_descriptions(prompts[i]) for i in chunk]
+                if copy := copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates):
+                    processors.append(copy)
                 out = self.model.generate(**batch, **kwargs, logits_processor=processors)
             new = out[:, width:].tolist()
             done_tokens = 0

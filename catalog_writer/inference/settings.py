@@ -46,6 +46,9 @@ class GenerationSettings:
     """Forbid repeating any run of this many tokens within the description, 0 = off (the prompt does not
     count). The default against loops: on the demo it beat a 1.1 repetition penalty on ROUGE-L, coverage
     and unsupported claims (bench/decoding.py)."""
+    copy_bias: float = field(default=0.0, metadata=_opt("--copy-bias"))
+    """Lean towards the exemplar's wording: add this to the logit of the token that continues the shown
+    exemplar description where the draft matches it (0 = off; the exemplar's own facts stay banned)."""
     num_variants: int = field(default=1, metadata=_opt("--variants"))
     """Descriptions per product (more than one implies sampling)."""
     best_of: int = field(default=1, metadata=_opt("--best-of"))
@@ -101,6 +104,8 @@ class GenerationSettings:
             raise bad("top_p", "must be above 0 and at most 1")
         if not self.repetition_penalty > 0:
             raise bad("repetition_penalty", "must be above 0 (1.0 turns it off)")
+        if not 0 <= self.copy_bias <= 20:
+            raise bad("copy_bias", "must be between 0 (off) and 20")
         if self.no_repeat_ngram_size < 0:
             raise bad("no_repeat_ngram_size", "must be 0 (off) or more")
         if self.min_new_tokens < 0:

@@ -1,0 +1,74 @@
+"""Copy guidance (inference/copying.py): the exemplar's n-gram continuations, the logits processor on the
+tiny model, and reading the shown exemplar descriptions back from a prompt."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog_writer.dataset.prompts import Exemplar, PromptTemplate
+from catalog_writer.inference.copying import continuations, copy_processor, ngram_table
+
+EXEMPLAR = Exemplar(id="linnet", title="Linnet Rib Beanie",
+                    description="A deep rib beanie that stays put.\n\n- Deep turn-up cuff\n- One size",
+                    facts={"Material": "merino wool", "Colour": "Charcoal, Pink", "Care": "Hand wash cold"})
+
+
+def test_continuations_follow_the_longest_matching_suffix():
+    table = ngram_table([1, 2, 3, 2, 4])
+    assert continuations(table, []) == {1}  # an empty draft opens like the exemplar
+    assert continuations(table, [9, 2]) == {3, 4}  # one-token match: every place "2" occurs
+    assert continuations(table, [9, 3, 2]) == {4}  # the longer match (3, 2) wins over (2,)
+    assert continuations(table, [7, 8]) == set()
+    assert continuations(table, [4]) == set()  # the exemplar's last token has no continuation
+
+
+def test_shown_descriptions_read_back_without_title_and_fact_lines():
+    template = PromptTemplate(exemplars_k=2)
+    other = Exemplar(id="x", title="Wren Scarf", description="Soft: really soft. Warm.", facts={"Colour": "Moss"})
+    messages = template.messages_from_facts("Ghyll Rib Beanie", {"Material": "recycled wool"},
+                                            exemplars=[EXEMPLAR, other])
+    assert template.shown_descriptions(messages) == [EXEMPLAR.description, other.description]
+    assert PromptTemplate().shown_descriptions(PromptTemplate().messages_from_facts("Mug", {})) == []
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.padding_side = "left"
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tok
+
+
+def _greedy(model, tok, rows: list[str], sources: list[list[str]], bias: float, steps: int = 12):
+    import torch
+    from transformers import LogitsProcessorList
+
+    batch = tok(rows, return_tensors="pt", padding=True)
+    width = batch["input_ids"].shape[1]
+    proc = copy_processor(tok, sources, width, bias)
+    with torch.inference_mode():
+        out = model.generate(**batch, max_new_tokens=steps, do_sample=False, pad_token_id=tok.pad_token_id,
+                             logits_processor=LogitsProcessorList([proc] if proc else []))
+    return out[:, width:].tolist()
+
+
+def test_processor_makes_the_random_model_copy_its_own_rows_exemplar(tiny):
+    model, tok = tiny
+    text = "a warm wool hat for the hill"
+    want = tok(text, add_special_tokens=False)["input_ids"]
+    rows = ["Product: Ghyll Rib Beanie", "Product: Wren Scarf"]
+    free = _greedy(model, tok, rows, [[], []], 0.0, steps=len(want))
+    assert free[0] != want  # the random model does not write it by itself
+    guided = _greedy(model, tok, rows, [[text], []], 50.0, steps=len(want))
+    assert guided[0] == want  # a strong bias copies the exemplar token by token
+    assert guided[1] == free[1]  # the other row has no exemplar: untouched
+    assert copy_processor(tok, [[text]], 3, 0.0) is None and copy_processor(tok, [[]], 3, 2.0) is None
+
+
+def test_copy_bias_is_validated():
+    from catalog_writer.core.errors import CatalogWriterError
+    from catalog_writer.inference.settings import GenerationSettings
+
+    with pytest.raises(CatalogWriterError, match="--copy-bias"):
+        GenerationSettings(copy_bias=-1).validate()
