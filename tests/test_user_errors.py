@@ -329,7 +329,7 @@ def test_ctrl_c_evaluate_keeps_predictions(demo_data, tiny_model_dir, tmp_path, 
     from catalog_writer.inference import generate
 
     calls = []
-    real = generate.Generator.generate_messages
+    real = generate.Generator.complete_messages
 
     def interrupt_second(self, prompts, *args, **kwargs):
         calls.append(len(prompts))
@@ -337,7 +337,7 @@ def test_ctrl_c_evaluate_keeps_predictions(demo_data, tiny_model_dir, tmp_path, 
             raise KeyboardInterrupt
         return real(self, prompts, *args, **kwargs)
 
-    monkeypatch.setattr(generate.Generator, "generate_messages", interrupt_second)
+    monkeypatch.setattr(generate.Generator, "complete_messages", interrupt_second)
     report = tmp_path / "report"
     args = ["evaluate", demo_data / "test.jsonl", "--base-model", tiny_model_dir, "--limit", "3",
             "--batch-size", "1", "--report", report]

@@ -98,12 +98,14 @@ def generate_system(
             todo.sort(key=lambda i: -len(json.dumps(records[i]["prompt"])))
             for start in range(0, len(todo), settings.batch_size):
                 chunk = todo[start : start + settings.batch_size]
-                raws = gen.generate_messages([records[i]["prompt"] for i in chunk], settings,
+                outs = gen.complete_messages([records[i]["prompt"] for i in chunk], settings,
                                              [avoid[i] for i in chunk] if avoid else None)
+                raws = [[text for text, _, _ in out] for out in outs]
+                # Post-processed as `generate` does it, so the scores are those of the copy it would write.
                 rows = [
-                    {"system": name, "key": key, "id": str(records[i]["id"]), "raw": raw[0],
-                     "text": postprocess(raw[0], truncated=False), "model_version": version}
-                    for i, raw in zip(chunk, raws)
+                    {"system": name, "key": key, "id": str(records[i]["id"]), "raw": out[0][0],
+                     "text": postprocess(out[0][0], truncated=out[0][2]), "model_version": version}
+                    for i, out in zip(chunk, outs)
                 ]
                 if pick is not None:
                     for row, i, raw in zip(rows, chunk, raws):

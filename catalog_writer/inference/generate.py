@@ -122,8 +122,13 @@ class Engine(ABC):
     def generate_messages(self, prompts: list[list[dict]], settings: GenerationSettings,
                           avoid: list[list[str]] | None = None) -> list[list[str]]:
         """Raw completions (special tokens removed, not post-processed) for chat prompts."""
-        out = self._complete(prompts, self.resolve(settings), None, avoid)
-        return [[t for t, _, _ in variants] for variants in out]
+        return [[t for t, _, _ in variants] for variants in self.complete_messages(prompts, settings, avoid)]
+
+    def complete_messages(self, prompts: list[list[dict]], settings: GenerationSettings,
+                          avoid: list[list[str]] | None = None) -> list[list[tuple[str, int, bool]]]:
+        """Per prompt, per candidate: (raw text, new tokens, cut by the token limit), for callers that
+        post-process like `generate` does (a draft cut by the limit loses its unfinished last bullet)."""
+        return self._complete(prompts, self.resolve(settings), None, avoid)
 
     def generate(
         self, products: list[Product], settings: GenerationSettings, progress: Progress | None = None
