@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from catalog_writer.dataset.prompts import Exemplar, PromptTemplate
-from catalog_writer.inference.copying import continuations, copy_processor, ngram_table
+from catalog_writer.inference.copying import continuations, copy_budget, copy_processor, ngram_table
 
 EXEMPLAR = Exemplar(id="linnet", title="Linnet Rib Beanie",
                     description="A deep rib beanie that stays put.\n\n- Deep turn-up cuff\n- One size",
@@ -72,3 +72,11 @@ def test_copy_bias_is_validated():
 
     with pytest.raises(CatalogWriterError, match="--copy-bias"):
         GenerationSettings(copy_bias=-1).validate()
+
+
+def test_copy_budget_covers_the_longest_exemplar(tiny):
+    _, tok = tiny
+    long = "a warm wool hat for the hill " * 10
+    n = len(tok(long, add_special_tokens=False)["input_ids"])
+    assert copy_budget(tok, [["short"], [long]], 8) >= n  # a draft that follows it is not cut
+    assert copy_budget(tok, [["short"]], 500) == 500  # never lowers the budget

@@ -11,8 +11,22 @@ its own facts, the leakage ban (leakage.py) blocks them and the product's facts 
 
 from __future__ import annotations
 
+import math
+
 MAX_NGRAM = 4
 """Longest draft suffix looked up in the exemplar; longer matches add nothing on catalogue copy."""
+
+
+COPY_HEADROOM = 1.15
+"""With copy guidance the token budget covers the longest shown exemplar plus this margin: a draft that
+follows the exemplar is as long as it, and a budget from the brand's p90 length cut its last paragraph."""
+
+
+def copy_budget(tokenizer, sources: list[list[str]], budget: int) -> int:
+    """`budget`, raised to fit the longest exemplar description in `sources` (with COPY_HEADROOM)."""
+    longest = max((len(tokenizer(t, add_special_tokens=False)["input_ids"]) for texts in sources for t in texts),
+                  default=0)
+    return max(budget, math.ceil(longest * COPY_HEADROOM))
 
 
 def ngram_table(source: list[int], max_n: int = MAX_NGRAM) -> dict[tuple[int, ...], set[int]]:

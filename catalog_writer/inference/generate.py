@@ -240,7 +240,7 @@ class Generator(Engine):
     def _complete(self, prompts, s, progress, avoid=None):
         import torch
 
-        from catalog_writer.inference.copying import copy_processor
+        from catalog_writer.inference.copying import copy_budget, copy_processor
         from catalog_writer.inference.leakage import leakage_processor
 
         from catalog_writer.inference.processors import generated_only
@@ -273,9 +273,12 @@ class Generator(Engine):
                 if avoid and (leak := leakage_processor(self.tokenizer, [avoid[i] for i in chunk], s.candidates)):
                     processors.append(leak)
                 sources = [self.template.shown_descriptions(prompts[i]) for i in chunk]
+                limit = s.max_new_tokens
                 if copy := copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates):
                     processors.append(copy)
-                out = self.model.generate(**batch, **kwargs, logits_processor=processors)
+                    limit = copy_budget(self.tokenizer, sources, limit)
+                out = self.model.generate(**batch, **{**kwargs, "max_new_tokens": limit},
+                                          logits_processor=processors)
             new = out[:, width:].tolist()
             done_tokens = 0
             for j, seq in enumerate(new):

@@ -48,7 +48,8 @@ class GenerationSettings:
     and unsupported claims (bench/decoding.py)."""
     copy_bias: float = field(default=0.0, metadata=_opt("--copy-bias"))
     """Lean towards the exemplar's wording: add this to the logit of the token that continues the shown
-    exemplar description where the draft matches it (0 = off; the exemplar's own facts stay banned)."""
+    exemplar description where the draft matches it (0 = off; the exemplar's own facts stay banned). The
+    token budget then covers the shown exemplar's length."""
     num_variants: int = field(default=1, metadata=_opt("--variants"))
     """Descriptions per product (more than one implies sampling)."""
     best_of: int = field(default=1, metadata=_opt("--best-of"))
