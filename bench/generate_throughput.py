@@ -1,15 +1,20 @@
-"""Generation throughput: the naive loop a newcomer writes vs catalog-writer's batch engine.
+"""Generation throughput: the naive loop a newcomer writes vs catalog-writer's engines.
 
 Same products (data/demo-catalog.csv, cycled to --products), same prompts (the adapter's template),
-exactly --new-tokens new tokens per product for both (min_new_tokens = max_new_tokens), greedy.
+exactly --new-tokens new tokens per product for every system (min_new_tokens = max_new_tokens), greedy.
 (a) naive: one product at a time, fp32, adapter left unmerged (PeftModel).
-(b) engine: catalog_writer.inference.generate.Generator: bf16 where supported, adapter merged, prompts sorted by
-    length, left-padded batches, decode-friendly attention on CPU.
-Each system runs in its own subprocess so peak RSS is its own. Model loading is timed separately;
-throughput counts generation only. Other jobs on the machine slow both down: the load average is
-printed with each result. Last line: `ratio: X.XX` (engine tokens/s / naive tokens/s).
+(b) hf-batched: catalog_writer.inference.generate.Generator: bf16 where supported, adapter merged, prompts
+    sorted by length, left-padded batches, decode-friendly attention on CPU.
+(c) ct2: catalog_writer.inference.ct2_engine.Ct2Generator: the merged model converted once to CTranslate2
+    (fp32; `ct2-int8` with --int8), same batches, decoded in C++ with the KV cache kept in place.
+Each system runs in its own subprocess so peak RSS is its own. Model loading (and the one-time CTranslate2
+conversion) is timed separately; throughput counts generation only. Other jobs on the machine slow every
+system down: the load average is printed with each result. Last lines: `ratio: X` (ct2 tokens/s / naive
+tokens/s) and `ratio_vs_hf_batched: Y`. --exemplars adds, for hf-batched and ct2, rows with one retrieved
+exemplar in every prompt (about twice the prompt tokens) and with exemplars plus --best-of 4 (sampled).
+--memory N runs N products through ct2 batch by batch (as a `generate` job does) and prints RSS per batch.
 
-    python bench/generate_throughput.py [--adapter PATH] [--quick]
+    python bench/generate_throughput.py [--adapter PATH] [--quick] [--exemplars] [--int8] [--memory 1000]
 """
 
 from __future__ import annotations
@@ -43,6 +48,21 @@ def make_zero_step_adapter(base: Path, out: Path) -> Path:
     return out
 
 
+def with_exemplars(gen, prods) -> None:
+    """Give the engine one retrieved exemplar per prompt (the demo's described products as the corpus)."""
+    from catalog_writer.dataset.prompts import product_facts
+    from catalog_writer.dataset.retrieval import ExemplarIndex, Exemplar, with_retrieval
+
+    corpus = {p.id: Exemplar(id=p.id, title=p.title, facts=product_facts(p), description=p.description.strip())
+              for p in prods if p.description.strip()}
+    gen.template = with_retrieval(gen.template, 1, [e.description for e in corpus.values()])
+    gen.exemplar_index = ExemplarIndex(list(corpus.values()))
+
+
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def worker(system: str, spec: dict) -> dict:
     """Run one system in this process; returns its measurements."""
     import resource
@@ -53,7 +73,9 @@ def worker(system: str, spec: dict) -> dict:
 
     prods = products(Path(spec["catalog"]), spec["products"])
     n_new = spec["new_tokens"]
+    case = spec.get("case", "plain")
     t0 = time.perf_counter()
+    extra: dict = {}
     if system == "naive":
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -74,19 +96,38 @@ def worker(system: str, spec: dict) -> dict:
             tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
         dtype = "float32"
     else:
-        gen = Generator(base_model=Path(spec["base"]), adapter=Path(spec["adapter"]))
+        if system.startswith("ct2"):
+            from catalog_writer.inference.ct2_engine import Ct2Generator
+
+            gen = Ct2Generator(base_model=Path(spec["base"]), adapter=Path(spec["adapter"]),
+                               compute_type="int8" if system == "ct2-int8" else "float32")
+            dtype = gen.compute_type
+        else:
+            gen = Generator(base_model=Path(spec["base"]), adapter=Path(spec["adapter"]))
+            dtype = str(next(gen.model.parameters()).dtype).replace("torch.", "")
         load_s = time.perf_counter() - t0
-        settings = GenerationSettings(max_new_tokens=n_new, min_new_tokens=n_new, batch_size=spec["batch_size"])
+        if case != "plain":
+            with_exemplars(gen, products(Path(spec["catalog"]), 10_000))
+        settings = GenerationSettings(max_new_tokens=n_new, min_new_tokens=n_new, batch_size=spec["batch_size"],
+                                      best_of=4 if case == "exemplars+best-of-4" else 1)
+        extra["prompt_tokens"] = sum(gen.prompt_lengths(prods, settings)) / len(prods)
         counted = [0]
         c0, t1 = time.process_time(), time.perf_counter()
-        gen.generate(prods, settings, progress=lambda _n, k: counted.__setitem__(0, counted[0] + k))
+        if spec.get("memory"):  # batch by batch, as the journaled `generate` job does
+            curve = []
+            for i in range(0, len(prods), settings.batch_size):
+                gen.generate(prods[i : i + settings.batch_size], settings,
+                             progress=lambda _n, k: counted.__setitem__(0, counted[0] + k))
+                curve.append(round(rss_mb()))
+            extra["rss_curve"] = curve
+        else:
+            gen.generate(prods, settings, progress=lambda _n, k: counted.__setitem__(0, counted[0] + k))
         tokens = counted[0]
-        dtype = str(next(gen.model.parameters()).dtype).replace("torch.", "")
     seconds = time.perf_counter() - t1
-    return {"system": system, "products": len(prods), "tokens": int(tokens), "seconds": seconds,
+    return {"system": system, "case": case, "products": len(prods), "tokens": int(tokens), "seconds": seconds,
             "cpu_seconds": time.process_time() - c0, "load_seconds": load_s, "dtype": dtype,
             "threads": torch.get_num_threads(), "loadavg": os.getloadavg()[0],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}
 
 
 def run_subprocess(system: str, spec: dict) -> dict:
@@ -106,6 +147,9 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--quick", action="store_true", help="8 products x 32 tokens (under a minute)")
+    ap.add_argument("--exemplars", action="store_true", help="add exemplar and exemplar + best-of-4 rows")
+    ap.add_argument("--int8", action="store_true", help="add a ct2-int8 row")
+    ap.add_argument("--memory", type=int, help="only: N products through ct2 batch by batch, RSS per batch")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -124,17 +168,33 @@ def main() -> None:
                   "it still costs the unmerged-PEFT overhead in the naive loop")
         spec = {"base": str(args.base), "adapter": str(adapter), "catalog": str(args.catalog),
                 "products": args.products, "new_tokens": args.new_tokens, "batch_size": args.batch_size}
+        if args.memory:
+            r = run_subprocess("ct2", {**spec, "products": args.memory, "memory": True})
+            curve = r["rss_curve"]
+            print(f"ct2 memory: {r['products']} products x {args.new_tokens} new tokens in {len(curve)} batches, "
+                  f"{r['tokens'] / r['seconds']:.1f} tok/s; RSS after the first batch {curve[0]} MB, after the "
+                  f"last {curve[-1]} MB (max {max(curve)} MB, peak {r['peak_rss_mb']:.0f} MB)")
+            return
         print(f"{args.products} products x {args.new_tokens} new tokens, cpu cores: {os.cpu_count()}")
-        results = [run_subprocess("naive", spec), run_subprocess("engine", spec)]
-    print(f"{'system':8} {'dtype':9} {'batch':>5} {'products/s':>10} {'tokens/s':>9} {'gen s':>7} {'cpu s':>7} "
-          f"{'load s':>6} {'peak RSS':>9} {'loadavg':>7}")
-    for r, batch in zip(results, (1, args.batch_size)):
-        print(f"{r['system']:8} {r['dtype']:9} {batch:>5} {r['products'] / r['seconds']:>10.3f} "
-              f"{r['tokens'] / r['seconds']:>9.1f} {r['seconds']:>7.1f} {r['cpu_seconds']:>7.1f} "
-              f"{r['load_seconds']:>6.1f} {r['peak_rss_mb']:>6.0f} MB {r['loadavg']:>7.2f}")
-    naive, engine = results
-    assert naive["tokens"] == engine["tokens"] == args.products * args.new_tokens, "unequal work"
-    print(f"ratio: {(engine['tokens'] / engine['seconds']) / (naive['tokens'] / naive['seconds']):.2f}")
+        runs = [("naive", "plain"), ("hf-batched", "plain"), ("ct2", "plain")]
+        runs += [("ct2-int8", "plain")] if args.int8 else []
+        if args.exemplars:
+            runs += [(s, c) for c in ("exemplars", "exemplars+best-of-4") for s in ("hf-batched", "ct2")]
+        results = [run_subprocess(s, {**spec, "case": c}) for s, c in runs]
+    print(f"{'system':10} {'case':19} {'dtype':8} {'batch':>5} {'prompt':>6} {'products/s':>10} {'tokens/s':>9} "
+          f"{'gen s':>7} {'cpu s':>7} {'load s':>6} {'peak RSS':>9} {'loadavg':>7}")
+    for r in results:
+        batch = 1 if r["system"] == "naive" else args.batch_size
+        prompt = f"{r['prompt_tokens']:.0f}" if "prompt_tokens" in r else "-"
+        print(f"{r['system']:10} {r['case']:19} {r['dtype']:8} {batch:>5} {prompt:>6} "
+              f"{r['products'] / r['seconds']:>10.3f} {r['tokens'] / r['seconds']:>9.1f} {r['seconds']:>7.1f} "
+              f"{r['cpu_seconds']:>7.1f} {r['load_seconds']:>6.1f} {r['peak_rss_mb']:>6.0f} MB {r['loadavg']:>7.2f}")
+    speed = {(r["system"], r["case"]): r["tokens"] / r["seconds"] for r in results}
+    for r in results:
+        per = 4 if r["case"].endswith("best-of-4") else 1
+        assert r["tokens"] == args.products * args.new_tokens * per, f"unequal work: {r['system']} {r['case']}"
+    print(f"ratio: {speed['ct2', 'plain'] / speed['naive', 'plain']:.2f}")
+    print(f"ratio_vs_hf_batched: {speed['ct2', 'plain'] / speed['hf-batched', 'plain']:.2f}")
 
 
 if __name__ == "__main__":

@@ -210,7 +210,9 @@ def generate(
     out_format: Annotated[
         str, typer.Option("--format", help="Output: same (the catalog's own format), csv or jsonl.")
     ] = "same",
-    engine: Annotated[str, typer.Option(help="hf (default) or vllm (GPU servers).")] = "hf",
+    engine: Annotated[str, typer.Option(
+        help="auto (default: ct2 where CTranslate2 is installed, else hf), hf, ct2 (CTranslate2 fp32, same greedy "
+             "text as hf), ct2-int8, or vllm (GPU servers).")] = "auto",
     batch_size: BatchSizeOpt = DECODING.batch_size,
     variants: Annotated[int, typer.Option(help=describe("num_variants"))] = DECODING.num_variants,
     best_of: BestOfOpt = DECODING.best_of,

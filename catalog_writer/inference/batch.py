@@ -25,7 +25,7 @@ from catalog_writer.inference.generate import Draft, GenerationSettings
 from catalog_writer.training.adapter import Adapter, open_adapter
 
 OUT_FORMATS = ("same", "csv", "jsonl")
-ENGINES = ("hf", "vllm")
+ENGINES = ("auto", "hf", "ct2", "ct2-int8", "vllm")
 
 
 def journal_path(out: Path) -> Path:
@@ -59,7 +59,27 @@ def select_products(cat: Catalog, only_missing: bool, limit: int | None) -> list
     return products[:limit] if limit is not None else products
 
 
+def resolve_engine(engine: str, settings: GenerationSettings | None = None) -> str:
+    """`auto`: CTranslate2 fp32 where it is installed (same greedy text as hf, faster on CPU, see
+    ct2_engine.py) unless the settings need an HF-only logits processor; else hf."""
+    if engine != "auto":
+        return engine
+    from catalog_writer.inference import ct2_engine
+
+    if getattr(settings, "copy_bias", 0) or not ct2_engine.available():
+        return "hf"
+    import torch
+
+    return "hf" if torch.cuda.is_available() else "ct2"
+
+
 def make_engine(engine: str, base_model: Path | None, adapter: Adapter | Path | None):
+    engine = resolve_engine(engine)
+    if engine in ("ct2", "ct2-int8"):
+        from catalog_writer.inference.ct2_engine import Ct2Generator
+
+        return Ct2Generator(base_model=base_model, adapter=adapter,
+                            compute_type="int8" if engine == "ct2-int8" else "float32")
     if engine == "vllm":
         from catalog_writer.inference.vllm_engine import VllmGenerator
 
@@ -121,7 +141,7 @@ def run_batch(
     if out_format not in OUT_FORMATS:
         raise CatalogWriterError(f"unknown --format {out_format!r}: use same, csv or jsonl")
     if engine not in ENGINES:
-        raise CatalogWriterError(f"unknown --engine {engine!r}: use hf or vllm")
+        raise CatalogWriterError(f"unknown --engine {engine!r}: use {', '.join(ENGINES)}")
     if adapter and voice:
         raise CatalogWriterError("give --adapter or --voice, not both")
     if limit is not None and limit < 0:
@@ -146,6 +166,7 @@ def run_batch(
         template, version = generator.template, generator.model_version
     # The budget the engine will apply (the adapter's length profile) is part of the job.
     settings = settings.effective(getattr(template, "length", None))
+    engine = resolve_engine(engine, settings) if generator is None else engine
     job = job_hash(settings, engine=engine, adapter=adapter, base_model=base_model, model_version=version)
     if reward is not None:  # another ranking is another job: its journal lines are not reused
         from catalog_writer.inference.reward_scorer import read_reward_meta
