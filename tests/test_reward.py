@@ -44,6 +44,14 @@ def test_bootstrap_pairs_follow_the_claim_checker():
     assert [p["source"] for p in few] == ["reference", "faithful"]
     assert few == bootstrap.bootstrap_pairs([claimy], drafts[1:], per_product=1, seed=3)
     assert bootstrap.counts(pairs) == {"reference": 2, "faithful": 3}
+    # reference pairs capped on their own (0: none), faithful pairs untouched
+    no_ref = bootstrap.bootstrap_pairs([clean, claimy], drafts, per_product=10, reference_per_product=0)
+    assert bootstrap.counts(no_ref) == {"faithful": 3}
+    both = [drafts[1], drafts[1]]  # two drafts beat the clean reference, one the claimy reference
+    assert bootstrap.counts(bootstrap.bootstrap_pairs([clean, claimy], both, per_product=10))["reference"] == 3
+    one_ref = bootstrap.bootstrap_pairs([clean, claimy], both, per_product=10, reference_per_product=1)
+    assert bootstrap.counts(one_ref) == {"reference": 2, "faithful": 4}
+    assert "reference_per_product" in bootstrap.PairSettings.keys()
 
 
 def test_review_pairs_come_from_the_preference_export(tmp_path):

@@ -42,6 +42,9 @@ class PairSettings:
     max_new_tokens: int | None = None
     """Token budget of a sampled draft; None: the dataset's, as generation uses."""
     perturbed_per_product: int = 3
+    reference_per_product: int | None = None
+    """`reference` pairs per product; None: pairs_per_product, 0: none (they pit the shop's writing against
+    the model's, so they also teach style, which does not separate one draft from another)."""
 
     @classmethod
     def keys(cls) -> set[str]:
@@ -106,9 +109,10 @@ def _pair(record: dict, chosen: str, rejected: str, source: str, n_chosen: int, 
 
 
 def bootstrap_pairs(records: list[dict], drafts: list[list[str]], house=None, per_product: int = 4,
-                    seed: int = 13) -> list[dict]:
+                    seed: int = 13, reference_per_product: int | None = None) -> list[dict]:
     """Pairs labelled by the claim checker (see the module doc); at most `per_product` of each kind per
-    product, drawn at random (seeded) when there are more."""
+    product (`reference_per_product` of the reference kind, when given), drawn at random (seeded) when
+    there are more."""
     from catalog_writer.inference.selection import Checker
 
     rng = random.Random(seed)
@@ -126,8 +130,9 @@ def bootstrap_pairs(records: list[dict], drafts: list[list[str]], house=None, pe
         good = [(t, n) for t, n in scored if n == 0]
         ref_pairs = [_pair(record, reference, t, "reference", n_ref, n) for t, n in bad if n > n_ref]
         faithful = [_pair(record, g, b, "faithful", 0, n) for g, _ in good for b, n in bad]
-        for kind in (ref_pairs, faithful):
-            pairs += rng.sample(kind, per_product) if len(kind) > per_product else kind
+        ref_cap = per_product if reference_per_product is None else reference_per_product
+        for kind, cap in ((ref_pairs, ref_cap), (faithful, per_product)):
+            pairs += rng.sample(kind, cap) if len(kind) > cap else kind
     return pairs
 
 

@@ -155,7 +155,8 @@ def run_reward_train(data_dir: Path, out: Path, *, preferences: Path | None = No
     else:
         console.print(f"drafts of {len(records)} products from {drafts}")
     house = load_house(data_dir)
-    pairs = (bootstrap.bootstrap_pairs(records, sampled, house, settings.pairs_per_product, settings.seed)
+    pairs = (bootstrap.bootstrap_pairs(records, sampled, house, settings.pairs_per_product, settings.seed,
+                                       settings.reference_per_product)
              + bootstrap.perturbed_pairs(records, house, settings.perturbed_per_product, settings.seed) + reviews)
     sampling_s = time.perf_counter() - t0
     train_pairs, held = split_by_product(pairs, settings.held_out, settings.seed)
