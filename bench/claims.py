@@ -5,9 +5,11 @@
     .venv/bin/python bench/claims.py --misses   # also list the wrong sentences (never the held-out "untouched" part)
 
 Two labelled sets, side by side. The held-out set (tests/fixtures/claims_heldout.jsonl, see
-claims_heldout.md) is 361 sentences of 52 drafts by the 12-step one-exemplar adapters on products the first set
-never used (demo to_write and val, Luma val and the rest of its test split), labelled before the checker
-was run on them; its "untouched" part (every third draft) was never read while changing the checker.
+claims_heldout.md) is 498 sentences of 84 drafts by the 12-step one-exemplar adapters, each labelled before
+the checker was run on it: parts "dev" and "untouched" (every third draft, never printed by --misses) on
+products the first set never used (demo to_write and val, Luma val and the rest of its test split), and
+"fresh", the Luma adapter on the Luma gear catalogs (bags, watches, fitness equipment) that neither it nor
+the checker had seen, measured once after the last rule change.
 
 The tuned-on set is tests/fixtures/claims_labelled.jsonl: sentences of drafts written by SmolLM2-135M on the
 test splits of the demo catalog and of Magento Luma - the base model and quickly tuned adapters (6 steps
