@@ -80,3 +80,9 @@ def test_copy_budget_covers_the_longest_exemplar(tiny):
     n = len(tok(long, add_special_tokens=False)["input_ids"])
     assert copy_budget(tok, [["short"], [long]], 8) >= n  # a draft that follows it is not cut
     assert copy_budget(tok, [["short"]], 500) == 500  # never lowers the budget
+
+
+def test_the_exemplars_end_leads_the_draft_to_stop():
+    table = ngram_table([1, 2, 3], end=0)
+    assert continuations(table, [5, 2, 3]) == {0}  # the exemplar ended here: so does the draft
+    assert continuations(ngram_table([1, 2, 3]), [5, 2, 3]) == set()

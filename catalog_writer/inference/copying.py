@@ -29,8 +29,11 @@ def copy_budget(tokenizer, sources: list[list[str]], budget: int) -> int:
     return max(budget, math.ceil(longest * COPY_HEADROOM))
 
 
-def ngram_table(source: list[int], max_n: int = MAX_NGRAM) -> dict[tuple[int, ...], set[int]]:
-    """Every n-gram (1..max_n tokens) of `source` -> the tokens that follow it there; () -> the first."""
+def ngram_table(source: list[int], max_n: int = MAX_NGRAM, end: int | None = None) -> dict[tuple[int, ...], set[int]]:
+    """Every n-gram (1..max_n tokens) of `source` -> the tokens that follow it there; () -> the first.
+    With `end` (an end-of-text token) the source's last n-grams continue with it: where the exemplar
+    stops, the draft is led to stop too instead of running on."""
+    source = [*source, end] if end is not None and source else source
     table: dict[tuple[int, ...], set[int]] = {(): {source[0]}} if source else {}
     for n in range(1, max_n + 1):
         for i in range(len(source) - n):
@@ -49,11 +52,13 @@ def continuations(table: dict[tuple[int, ...], set[int]], draft: list[int], max_
     return set()
 
 
-def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias: float, num_variants: int = 1):
+def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias: float, num_variants: int = 1,
+                   end: int | None = None):
     """A LogitsProcessor adding `bias` to each row's exemplar continuations; None when off or no sources.
 
     `sources[i]`: the exemplar descriptions shown to prompt i (generate() repeats each row `num_variants`
-    times); `prompt_width`: with left padding every row's draft starts at this column.
+    times); `prompt_width`: with left padding every row's draft starts at this column; `end`: the token
+    that ends a description (see ngram_table).
     """
     if bias <= 0 or not any(sources):
         return None
@@ -63,7 +68,7 @@ def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias:
     for texts in sources:
         merged: dict[tuple[int, ...], set[int]] = {}
         for text in texts:
-            for key, nxt in ngram_table(tokenizer(text, add_special_tokens=False)["input_ids"]).items():
+            for key, nxt in ngram_table(tokenizer(text, add_special_tokens=False)["input_ids"], end=end).items():
                 merged.setdefault(key, set()).update(nxt)
         tables += [merged] * num_variants
 

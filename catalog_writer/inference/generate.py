@@ -274,7 +274,8 @@ class Generator(Engine):
                     processors.append(leak)
                 sources = [self.template.shown_descriptions(prompts[i]) for i in chunk]
                 limit = s.max_new_tokens
-                if copy := copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates):
+                if copy := copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates,
+                                           self.stop_ids[0] if self.stop_ids else None):
                     processors.append(copy)
                     limit = copy_budget(self.tokenizer, sources, limit)
                 out = self.model.generate(**batch, **{**kwargs, "max_new_tokens": limit},
