@@ -71,6 +71,9 @@ def test_auto_engine_rule():
 
     from catalog_writer.inference.batch import resolve_engine
 
+    from types import SimpleNamespace
+
     assert resolve_engine("auto") == "ct2" and resolve_engine("hf") == "hf"
+    assert resolve_engine("auto", template=SimpleNamespace(exemplars_k=1)) == "hf"  # per-row bans: hf
     if hasattr(GenerationSettings(), "copy_bias"):  # an HF logits processor: auto keeps hf
         assert resolve_engine("auto", replace(GenerationSettings(), copy_bias=2.0)) == "hf"

@@ -59,14 +59,15 @@ def select_products(cat: Catalog, only_missing: bool, limit: int | None) -> list
     return products[:limit] if limit is not None else products
 
 
-def resolve_engine(engine: str, settings: GenerationSettings | None = None) -> str:
-    """`auto`: CTranslate2 fp32 where it is installed (same greedy text as hf, faster on CPU, see
-    ct2_engine.py) unless the settings need an HF-only logits processor; else hf."""
+def resolve_engine(engine: str, settings: GenerationSettings | None = None, template=None) -> str:
+    """`auto`: CTranslate2 fp32 where it is installed (same greedy text as hf, faster on CPU for plain
+    prompts, see ct2_engine.py); hf when the settings need an HF-only logits processor or the prompts show
+    exemplars (their per-row word bans make CTranslate2 decode rows one by one: slower than hf, measured)."""
     if engine != "auto":
         return engine
     from catalog_writer.inference import ct2_engine
 
-    if getattr(settings, "copy_bias", 0) or not ct2_engine.available():
+    if getattr(settings, "copy_bias", 0) or getattr(template, "exemplars_k", 0) or not ct2_engine.available():
         return "hf"
     import torch
 
@@ -166,7 +167,7 @@ def run_batch(
         template, version = generator.template, generator.model_version
     # The budget the engine will apply (the adapter's length profile) is part of the job.
     settings = settings.effective(getattr(template, "length", None))
-    engine = resolve_engine(engine, settings) if generator is None else engine
+    engine = resolve_engine(engine, settings, template) if generator is None else engine
     job = job_hash(settings, engine=engine, adapter=adapter, base_model=base_model, model_version=version)
     if reward is not None:  # another ranking is another job: its journal lines are not reused
         from catalog_writer.inference.reward_scorer import read_reward_meta
