@@ -86,3 +86,5 @@ def test_the_exemplars_end_leads_the_draft_to_stop():
     table = ngram_table([1, 2, 3], end=0)
     assert continuations(table, [5, 2, 3]) == {0}  # the exemplar ended here: so does the draft
     assert continuations(ngram_table([1, 2, 3]), [5, 2, 3]) == set()
+    assert continuations(table, [5, 3]) == set()  # one matching token is not the exemplar's end
+    assert continuations(ngram_table([3, 1, 2, 3], end=0), [5, 3]) == {1}

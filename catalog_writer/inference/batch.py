@@ -67,7 +67,8 @@ def resolve_engine(engine: str, settings: GenerationSettings | None = None, temp
         return engine
     from catalog_writer.inference import ct2_engine
 
-    if getattr(settings, "copy_bias", 0) or getattr(template, "exemplars_k", 0) or not ct2_engine.available():
+    # Copy guidance (an HF logits processor) only acts on prompts with exemplars, which pick hf already.
+    if getattr(template, "exemplars_k", 0) or not ct2_engine.available():
         return "hf"
     import torch
 

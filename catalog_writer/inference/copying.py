@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+CUT = "…"
+"""How the prompt marks an exemplar description cut to its token budget: its end is not the exemplar's."""
 MAX_NGRAM = 4
 """Longest draft suffix looked up in the exemplar; longer matches add nothing on catalogue copy."""
 
@@ -37,7 +39,10 @@ def ngram_table(source: list[int], max_n: int = MAX_NGRAM, end: int | None = Non
     table: dict[tuple[int, ...], set[int]] = {(): {source[0]}} if source else {}
     for n in range(1, max_n + 1):
         for i in range(len(source) - n):
-            table.setdefault(tuple(source[i : i + n]), set()).add(source[i + n])
+            # The end only after 2+ matching tokens: the exemplar's last "." alone would lead every
+            # sentence of the draft to stop (Luma drafts fell from 48 to 37 words).
+            if n > 1 or source[i + n] != end or i + n < len(source) - 1:
+                table.setdefault(tuple(source[i : i + n]), set()).add(source[i + n])
     return table
 
 
@@ -68,7 +73,8 @@ def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias:
     for texts in sources:
         merged: dict[tuple[int, ...], set[int]] = {}
         for text in texts:
-            for key, nxt in ngram_table(tokenizer(text, add_special_tokens=False)["input_ids"], end=end).items():
+            for key, nxt in ngram_table(tokenizer(text.removesuffix(CUT), add_special_tokens=False)["input_ids"],
+                                         end=None if text.endswith(CUT) else end).items():
                 merged.setdefault(key, set()).update(nxt)
         tables += [merged] * num_variants
 

@@ -17,7 +17,8 @@ Decoding matches the HF engine (`generate.Generator`) where CTranslate2 has the 
   The soft penalty on the first token of long banned words has no CTranslate2 equivalent and is not applied.
 - sampling is seeded per process, not per batch: CTranslate2's random generator is per thread and seeded
   once, so a re-run in a new process reproduces the run but a second call in the same process differs.
-- `copy_bias` (a logits processor) has no equivalent: refused with a one-line error (`auto` uses hf).
+- `copy_bias` (a logits processor) has no equivalent: prompts with exemplars are refused with a one-line
+  error (`auto` uses hf for them); without exemplars copy guidance does nothing, so it is ignored.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ class Ct2Generator(Engine):
         return token_sequences(self.tokenizer, words) if words else []
 
     def _complete(self, prompts, s, progress, avoid=None):
-        if getattr(s, "copy_bias", 0):
+        if getattr(s, "copy_bias", 0) and any(self.template.shown_descriptions(p) for p in prompts):
             raise CatalogWriterError("--copy-bias needs --engine hf (CTranslate2 takes no logits processors)")
         ids = self.encode(prompts)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
