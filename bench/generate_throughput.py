@@ -110,6 +110,8 @@ def worker(system: str, spec: dict) -> dict:
             with_exemplars(gen, products(Path(spec["catalog"]), 10_000))
         settings = GenerationSettings(max_new_tokens=n_new, min_new_tokens=n_new, batch_size=spec["batch_size"],
                                       best_of=4 if case == "exemplars+best-of-4" else 1)
+        if hasattr(settings, "copy_bias"):  # an HF-only logits processor: off for both engines, same work
+            settings.copy_bias = 0.0
         extra["prompt_tokens"] = sum(gen.prompt_lengths(prods, settings)) / len(prods)
         counted = [0]
         c0, t1 = time.process_time(), time.perf_counter()
