@@ -72,10 +72,11 @@ def converted_model(base: Path, adapter: Adapter | None) -> Path:
     if (out / "model.bin").exists():
         return out
     ct2 = _ct2()
+    # Loading checks that the adapter fits the base: a mismatch ends as one line, with nothing written.
+    model, tok = modeling.load_for_inference(base, adapter, dtype="float32", merge=True)
     root.mkdir(parents=True, exist_ok=True)
     print(f"converting the merged model for CTranslate2 once: {out}", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
-        model, tok = modeling.load_for_inference(base, adapter, dtype="float32", merge=True)
         merged, conv = Path(tmp) / "merged", Path(tmp) / "ct2"
         model.save_pretrained(merged)
         tok.save_pretrained(merged)
