@@ -7,7 +7,7 @@ tuned / neighbour / copy / base / reference and the goal checks of issue 11:
 The neighbour baseline is the description of the most similar training product, published unedited.
 Luma (`../shared/data/magento-luma/configurable_products.csv`) is skipped when ../shared is absent.
 
-    python bench/quality.py                       # default recipe, 12 steps (the demo's budget), k=1
+    python bench/quality.py                       # default recipe, 12 steps (make demo trains 10), k=1
     python bench/quality.py --steps 20 --exemplars 2 --set sft.learning_rate=2e-3 --catalog demo
 Run real-model jobs one at a time on a shared machine: `flock /tmp/cpu.lock python bench/quality.py`.
 """
@@ -108,7 +108,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--catalog", choices=[*CATALOGS, "all"], default="all")
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "cpu-qlora.yaml")
-    ap.add_argument("--steps", type=int, default=12, help="training steps (the demo's DEMO_STEPS); 0 = recipe")
+    ap.add_argument("--steps", type=int, default=12, help="training steps (make demo's DEMO_STEPS is 10); 0 = recipe")
     ap.add_argument("--exemplars", type=int, default=None, help="exemplars per prompt (default: prepare's)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="recipe override")
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test products")
