@@ -26,12 +26,16 @@ follows the exemplar is as long as it, and a budget from the brand's p90 length 
 
 def copy_budget(tokenizer, sources: list[list[str]], budget: int) -> int:
     """`budget`, raised to fit the longest exemplar description in `sources` (with COPY_HEADROOM)."""
-    longest = max((len(tokenizer(t, add_special_tokens=False)["input_ids"]) for texts in sources for t in texts),
+    longest = max((len(tokenizer(t, add_special_tokens=False)["input_ids"])
+                   for texts in sources for t in texts),
                   default=0)
     return max(budget, math.ceil(longest * COPY_HEADROOM))
 
 
-def ngram_table(source: list[int], max_n: int = MAX_NGRAM, end: int | None = None) -> dict[tuple[int, ...], set[int]]:
+Table = dict[tuple[int, ...], set[int]]
+
+
+def ngram_table(source: list[int], max_n: int = MAX_NGRAM, end: int | None = None) -> Table:
     """Every n-gram (1..max_n tokens) of `source` -> the tokens that follow it there; () -> the first.
     With `end` (an end-of-text token) the source's last n-grams continue with it: where the exemplar
     stops, the draft is led to stop too instead of running on."""
@@ -46,7 +50,7 @@ def ngram_table(source: list[int], max_n: int = MAX_NGRAM, end: int | None = Non
     return table
 
 
-def continuations(table: dict[tuple[int, ...], set[int]], draft: list[int], max_n: int = MAX_NGRAM) -> set[int]:
+def continuations(table: Table, draft: list[int], max_n: int = MAX_NGRAM) -> set[int]:
     """Tokens that continue the exemplar after the longest suffix of `draft` it contains (empty if none).
     An empty draft continues with the exemplar's first token: the brand's usual opening."""
     if not draft:
@@ -71,10 +75,10 @@ def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias:
 
     tables = []
     for texts in sources:
-        merged: dict[tuple[int, ...], set[int]] = {}
+        merged: Table = {}
         for text in texts:
-            for key, nxt in ngram_table(tokenizer(text.removesuffix(CUT), add_special_tokens=False)["input_ids"],
-                                         end=None if text.endswith(CUT) else end).items():
+            ids = tokenizer(text.removesuffix(CUT), add_special_tokens=False)["input_ids"]
+            for key, nxt in ngram_table(ids, end=None if text.endswith(CUT) else end).items():
                 merged.setdefault(key, set()).update(nxt)
         tables += [merged] * num_variants
 
