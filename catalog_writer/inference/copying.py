@@ -29,6 +29,10 @@ def copy_budget(tokenizer, sources: list[list[str]], budget: int) -> int:
     longest = max((len(tokenizer(t, add_special_tokens=False)["input_ids"])
                    for texts in sources for t in texts),
                   default=0)
+    return _fit(longest, budget)
+
+
+def _fit(longest: int, budget: int) -> int:
     return max(budget, math.ceil(longest * COPY_HEADROOM))
 
 
@@ -73,16 +77,21 @@ def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias:
         return None
     from transformers import LogitsProcessor
 
-    tables = []
+    tables, longest = [], 0
     for texts in sources:
         merged: Table = {}
         for text in texts:
             ids = tokenizer(text.removesuffix(CUT), add_special_tokens=False)["input_ids"]
+            longest = max(longest, len(ids))
             for key, nxt in ngram_table(ids, end=None if text.endswith(CUT) else end).items():
                 merged.setdefault(key, set()).update(nxt)
         tables += [merged] * num_variants
 
     class ExemplarCopy(LogitsProcessor):
+        def budget(self, limit: int) -> int:
+            """`limit` raised to fit the longest exemplar (copy_budget, from the ids tokenized here)."""
+            return _fit(longest, limit)
+
         def __call__(self, input_ids, scores):
             drafts = input_ids[:, prompt_width:].tolist()
             for i, (table, draft) in enumerate(zip(tables, drafts)):

@@ -240,7 +240,7 @@ class Generator(Engine):
     def _complete(self, prompts, s, progress, avoid=None):
         import torch
 
-        from catalog_writer.inference.copying import copy_budget, copy_processor
+        from catalog_writer.inference.copying import copy_processor
         from catalog_writer.inference.leakage import leakage_processor
 
         from catalog_writer.inference.processors import generated_only
@@ -277,7 +277,7 @@ class Generator(Engine):
                 if copy := copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates,
                                            self.stop_ids[0] if self.stop_ids else None):
                     processors.append(copy)
-                    limit = copy_budget(self.tokenizer, sources, limit)
+                    limit = copy.budget(limit)
                 out = self.model.generate(**batch, **{**kwargs, "max_new_tokens": limit},
                                           logits_processor=processors)
             new = out[:, width:].tolist()
