@@ -33,7 +33,9 @@ import zlib
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.inference.generate import Engine, GenerationSettings, adapter_version, load_template
+from catalog_writer.inference.generate import (
+    Engine, GenerationSettings, Generator, adapter_version, load_template, stop_token_ids,
+)
 from catalog_writer.training.adapter import Adapter, open_adapter
 
 CACHE = ".ct2"
@@ -128,6 +130,9 @@ def tail_may_count(tail: list[int], generated: list[int], s: GenerationSettings)
 class Ct2Generator(Engine):
     """`Generator` look-alike backed by ctranslate2.Generator on the CPU."""
 
+    encode = Generator.encode  # same chat template and tokenizer calls, so the same prompt ids
+    prompt_lengths = Generator.prompt_lengths
+
     def __init__(self, base_model: Path | None = None, adapter: Adapter | Path | None = None,
                  compute_type: str = "float32", threads: int = 0) -> None:
         from transformers import AutoTokenizer
@@ -150,9 +155,7 @@ class Ct2Generator(Engine):
                                        intra_threads=threads or _threads())
         self.compute_type = compute_type
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        stops = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                 *json.loads((path / "stops.json").read_text())}
-        self.stop_ids = sorted(i for i in stops if isinstance(i, int) and i >= 0 and i != self.tokenizer.unk_token_id)
+        self.stop_ids = stop_token_ids(self.tokenizer, json.loads((path / "stops.json").read_text()))
         self.model_version = adapter_version(self.adapter)
         self.house = load_house(folder)
         self._ct2 = ct2
@@ -160,13 +163,6 @@ class Ct2Generator(Engine):
 
     def close(self) -> None:
         self.generator = None
-
-    def encode(self, prompts: list[list[dict]]) -> list[list[int]]:
-        texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-
-    def prompt_lengths(self, products, settings: GenerationSettings) -> list[int]:
-        return [len(x) for x in self.encode([self.messages(p, settings) for p in products])]
 
     def _options(self, s: GenerationSettings) -> dict:
         opts = dict(max_length=s.max_new_tokens, min_length=s.min_new_tokens, include_prompt_in_result=False,

@@ -162,6 +162,13 @@ class Engine(ABC):
         pass
 
 
+def stop_token_ids(tokenizer, model_eos: int | list[int] | None) -> list[int]:
+    """Stop at the end of the assistant turn (ChatML <|im_end|>) as well as at the model's EOS."""
+    stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    stops |= set(model_eos if isinstance(model_eos, list) else [model_eos])
+    return sorted(i for i in stops if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+
+
 def _chunks(seq: list, size: int) -> Iterable[list]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
@@ -215,11 +222,7 @@ class Generator(Engine):
         self.tokenizer = tokenizer
         self.template = template
         self.model_version = model_version
-        # Stop at the end of the assistant turn (ChatML <|im_end|>) as well as at the model's EOS.
-        stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
-        gen_eos = getattr(model.generation_config, "eos_token_id", None)
-        stops |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos])
-        self.stop_ids = sorted(i for i in stops if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+        self.stop_ids = stop_token_ids(tokenizer, getattr(model.generation_config, "eos_token_id", None))
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed (the object is unusable afterwards)."""
