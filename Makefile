@@ -13,7 +13,7 @@ RUN := runs/demo
 # trains the full 2 epochs.
 DEMO_STEPS ?= 10
 
-.PHONY: install install-test model demo test test-fast app bench clean
+.PHONY: install install-test model demo test app bench clean
 
 # The demo and the app need the package only; the tests add Playwright, Ray and psycopg (the [test] extra).
 install: $(VENV)/.installed
