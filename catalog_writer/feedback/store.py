@@ -1,52 +1,31 @@
 """The feedback store: product snapshots, generations, reviews and A/B comparisons (SQLAlchemy 2 ORM).
 
-SQLite (`data/feedback.db`) is the embedded default; any SQLAlchemy URL works (PostgreSQL for a team), from
-`Store(url)`, `--db` or env `CATALOG_WRITER_DB`. One Engine per Store and a Session per call, so a Store is
-safe to share between threads (Streamlit `st.cache_resource`). On SQLite every connection gets WAL mode and
-a busy timeout, and write transactions start with `BEGIN IMMEDIATE`: a writer waits for the lock up front
-instead of failing on a read-to-write upgrade, so concurrent processes lose nothing.
+Which database and how it is opened (SQLite WAL + BEGIN IMMEDIATE, any SQLAlchemy URL): database.py. One
+Engine per Store and a Session per call, so a Store is safe to share between threads (Streamlit
+`st.cache_resource`); concurrent processes lose nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, inspect, select, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
-from sqlalchemy.pool import StaticPool
 
 from catalog_writer.core.errors import CatalogWriterError
-from catalog_writer.feedback.schema import (
-    SIDES,
-    STATUSES,
-    Comparison,
-    Generation,
-    ProductSnapshot,
-    Review,
-    migrate,
-)
+from catalog_writer.feedback.database import DEFAULT_DB, ENV_VAR, migrate_schema, open_engine, resolve_url
+from catalog_writer.feedback.schema import SIDES, STATUSES, Comparison, Generation, ProductSnapshot, Review
 
-DEFAULT_DB = Path("data/feedback.db")
-ENV_VAR = "CATALOG_WRITER_DB"
-BUSY_TIMEOUT_MS = 10_000
-
-
-def resolve_url(url: str | None = None) -> str:
-    """Explicit URL, else env CATALOG_WRITER_DB, else sqlite file data/feedback.db (relative to cwd)."""
-    url = url or os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_DB}"
-    if "://" not in url:  # a bare file path is friendlier than a URL for the embedded case
-        url = f"sqlite:///{url}"
-    return url
+# The URL helpers lived here before database.py: still importable from here.
+__all__ = ["DEFAULT_DB", "ENV_VAR", "Store", "resolve_url"]
 
 
 def _as_dict(obj: Any) -> dict:
@@ -71,48 +50,12 @@ class Store:
     """Feedback database. `url=None` -> env CATALOG_WRITER_DB or sqlite `data/feedback.db`."""
 
     def __init__(self, url: str | None = None, echo: bool = False) -> None:
-        self.url = resolve_url(url)
-        try:
-            parsed = make_url(self.url)
-        except ArgumentError as e:
-            raise CatalogWriterError(f"not a database URL: {self.url!r} ({e})") from None
-        self.display_url = parsed.render_as_string(hide_password=True)  # for messages: never a password
-        kwargs: dict[str, Any] = {"echo": echo}
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite:
-            db = parsed.database
-            if not db or db == ":memory:":  # one shared in-memory database, not one per thread
-                kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-            else:
-                try:
-                    Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise CatalogWriterError(f"cannot create the database folder: {e.strerror}", file=db) from None
-        try:
-            self.engine: Engine = create_engine(parsed, **kwargs)
-        except (NoSuchModuleError, ImportError) as e:  # unknown dialect or its driver not installed
-            raise CatalogWriterError(f"cannot use database URL {self.display_url}: {e}") from None
-        if self.is_sqlite:
-            _sqlite_setup(self.engine)
-        _OPEN.add(self)
+        self.url, self.display_url, self.is_sqlite, engine = open_engine(url, echo)
+        self.engine: Engine = engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"),
                                    expire_on_commit=False)
-        self.schema_version = self._migrate()
-
-    def _migrate(self) -> int:
-        try:
-            with self.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-                if conn.dialect.name == "postgresql":  # serialise concurrent first starts
-                    conn.execute(text("SELECT pg_advisory_xact_lock(727100)"))
-                return migrate(conn)
-        except DatabaseError as e:  # e.g. "file is not a database": a text file as CATALOG_WRITER_DB
-            self.engine.dispose()
-            reason = " ".join(str(e.orig).split())  # one line: the CLI prints errors on a single line
-            env = os.environ.get(ENV_VAR)
-            source = f" (from {ENV_VAR})" if env and resolve_url(env) == self.url else ""
-            raise CatalogWriterError(f"cannot open the feedback database {self.display_url}{source}: {reason}"
-                                     ) from None
+        self.schema_version = migrate_schema(self.engine, self.url, self.display_url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -283,12 +226,6 @@ class Store:
                     for t in (ProductSnapshot, Generation, Review, Comparison)}
 
 
-# A forked child must not reuse (or close) its parent's pooled connections: it opens its own.
-_OPEN: weakref.WeakSet[Store] = weakref.WeakSet()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: [s.engine.dispose(close=False) for s in list(_OPEN)])
-
-
 def _latest_review_ids():
     """Subquery generation_id -> id of its latest review (highest id: ids grow with insertion order)."""
     return (select(Review.generation_id, func.max(Review.id).label("review_id"))
@@ -310,21 +247,3 @@ def _snapshot_fields(product: Any) -> dict:
         raise CatalogWriterError("a product snapshot needs the product id")
     return {"product_id": str(pid), "title": title or "", "reference": ref or "",
             "attributes": {str(k): str(v) for k, v in attrs.items()}}
-
-
-def _sqlite_setup(engine: Engine) -> None:
-    """WAL + busy timeout on every connection; we issue BEGIN ourselves so IMMEDIATE is possible."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # the driver's own implicit BEGIN would hide ours
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster commits
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
-        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}".strip())
