@@ -2,7 +2,7 @@
 
 This file only wires the pages; each page is a short script in catalog_writer/app/ui/ that calls the library.
 Settings come from the environment: CATALOG_WRITER_BASE, CATALOG_WRITER_DB, CATALOG_WRITER_MODELS,
-CATALOG_WRITER_CATALOG (see catalog_writer/app/ui/state.py).
+CATALOG_WRITER_CATALOG (see catalog_writer/app/ui/config.py).
 """
 
 from pathlib import Path

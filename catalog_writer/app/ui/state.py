@@ -1,117 +1,20 @@
-"""What the pages share: settings from the environment, cached resources, session state helpers.
-
-Cached resources (`st.cache_resource`) are shared by every browser session and thread, so only
-thread-safe objects live there: the feedback Store (a SQLAlchemy engine, never a raw connection) and
-Generators, each paired with a lock so two sessions never run the same model at once.
+"""What the pages share: session-state helpers and widgets, and (re-exported, so pages need only `state`)
+the settings from the environment (config.py) and the cached resources (resources.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+# The pages use these as state.X too (state.store(), state.generator(...)): imported here on purpose.
+from catalog_writer.app.ui.config import CATALOG_SUFFIXES, MAX_UPLOAD_MB, REPO, config, job_env  # noqa: F401
+from catalog_writer.app.ui.resources import generator, read_catalog, reward_model, store  # noqa: F401
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import atomic_write
-
-REPO = Path(__file__).resolve().parents[3]
-MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml and the `app` command
-CATALOG_SUFFIXES = ("csv", "tsv", "txt", "xlsx")
-
-
-@dataclass(frozen=True)
-class Config:
-    base: Path | None  # None: the embedded default (models/base)
-    db_url: str | None  # None: the Store's default (sqlite data/feedback.db)
-    models: Path
-    catalog: Path
-    runs: Path
-
-    @property
-    def jobs(self) -> Path:
-        return self.runs / "jobs"
-
-    @property
-    def uploads(self) -> Path:
-        return self.runs / "uploads"
-
-
-def _default_path(env: str, rel: str) -> Path:
-    """The env value, else `rel` under the working directory, else under the repository."""
-    if os.environ.get(env):
-        return Path(os.environ[env]).expanduser().resolve()
-    here = Path(rel)
-    return (here if here.exists() or not (REPO / rel).exists() else REPO / rel).resolve()
-
-
-def config() -> Config:
-    base: Path | None = None
-    if os.environ.get("CATALOG_WRITER_BASE"):
-        base = Path(os.environ["CATALOG_WRITER_BASE"]).expanduser().resolve()
-    elif not Path("models/base").exists() and (REPO / "models" / "base").exists():
-        base = REPO / "models" / "base"  # started outside the checkout: use the checkout's model
-    return Config(
-        base=base,
-        db_url=os.environ.get("CATALOG_WRITER_DB") or None,
-        models=_default_path("CATALOG_WRITER_MODELS", "models"),
-        catalog=_default_path("CATALOG_WRITER_CATALOG", "data/demo-catalog.csv"),
-        runs=_default_path("CATALOG_WRITER_RUNS", "runs"),
-    )
-
-
-def job_env(cfg: Config) -> dict[str, str]:
-    """Environment for background commands so they see the same DB and models as the app."""
-    env = {"CATALOG_WRITER_MODELS": str(cfg.models)}
-    if cfg.db_url:
-        env["CATALOG_WRITER_DB"] = cfg.db_url
-    return env
-
-
-@st.cache_resource(show_spinner=False)
-def _store(url: str | None):
-    from catalog_writer.feedback.store import Store
-
-    return Store(url)
-
-
-def store():
-    """The feedback Store for CATALOG_WRITER_DB, one per process (thread-safe engine)."""
-    return _store(config().db_url)
-
-
-@st.cache_resource(show_spinner="Loading the model...", max_entries=3)
-def _generator(base: str | None, adapter: str | None):
-    from catalog_writer.inference.generate import Generator
-
-    gen = Generator(base_model=Path(base) if base else None, adapter=Path(adapter) if adapter else None)
-    return gen, threading.Lock()
-
-
-def generator(adapter: Path | None):
-    """(Generator, lock) for the configured base plus `adapter`; hold the lock while generating. With a
-    reward model configured (CATALOG_WRITER_REWARD) it ranks the candidates and variants."""
-    base = config().base
-    gen, lock = _generator(str(base) if base else None, str(adapter) if adapter else None)
-    gen.reward = reward_model()
-    return gen, lock
-
-
-@st.cache_resource(show_spinner="Loading the reward model...", max_entries=2)
-def _reward(path: str):
-    from catalog_writer.inference.reward_scorer import RewardScorer
-
-    return RewardScorer(path)
-
-
-def reward_model():
-    """The reward model of CATALOG_WRITER_REWARD (a `reward train` folder), loaded once; None when unset."""
-    path = os.environ.get("CATALOG_WRITER_REWARD")
-    return _reward(str(Path(path).expanduser().resolve())) if path else None
 
 
 def voices() -> dict[str, Path | None]:
@@ -150,21 +53,6 @@ def default_voice(labels: list[str], brands) -> int:
         if name and any(name in b or b in name for b in wanted):
             return i
     return active[0] if active else 0
-
-
-@st.cache_data(show_spinner="Reading the catalog...", max_entries=16)
-def _read(path: str, fmt: str | None, mtime: float):
-    from catalog_writer.ingest import catalog
-
-    return catalog.read_catalog(Path(path), format=fmt)
-
-
-def read_catalog(path: Path, fmt: str | None = None):
-    """Cached catalog.read_catalog; the file's mtime is part of the key so edits are picked up."""
-    path = Path(path)
-    if not path.is_file():
-        raise CatalogWriterError("file not found", file=path)
-    return _read(str(path.resolve()), fmt, path.stat().st_mtime)
 
 
 def save_upload(name: str, data: bytes) -> Path:
