@@ -2,7 +2,8 @@
 
 `st.cache_resource` objects are shared by every browser session and thread, so only thread-safe objects
 live there: the feedback Store (a SQLAlchemy engine, never a raw connection) and Generators, each paired
-with a lock so two sessions never run the same model at once.
+with a lock so two sessions never run the same model at once. A Generator is keyed by its adapter's files
+as well as its path, so an adapter retrained in place is loaded afresh, not served from the old weights.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ import streamlit as st
 from catalog_writer.app.ui.config import config
 from catalog_writer.core.errors import CatalogWriterError
 
+# What decides an adapter's output: weights, LoRA config, run.json (written last by training), template.
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "run.json",
+                 "template.json")
+
+
 @st.cache_resource(show_spinner=False)
 def _store(url: str | None):
     from catalog_writer.feedback.store import Store
@@ -28,8 +34,23 @@ def store():
     return _store(config().db_url)
 
 
+def adapter_stamp(adapter: Path | str | None) -> tuple[tuple[str, int, int, int], ...]:
+    """(file, inode, mtime ns, size) of each of ADAPTER_FILES present: changes when training rewrites the
+    folder (atomic writes give new inodes), costs a few stat calls rather than hashing the weights."""
+    if adapter is None:
+        return ()
+    out = []
+    for name in ADAPTER_FILES:
+        try:
+            info = (Path(adapter) / name).stat()
+        except OSError:  # absent (or unreadable: the Generator will say so)
+            continue
+        out.append((name, info.st_ino, info.st_mtime_ns, info.st_size))
+    return tuple(out)
+
+
 @st.cache_resource(show_spinner="Loading the model...", max_entries=3)
-def _generator(base: str | None, adapter: str | None):
+def _generator(base: str | None, adapter: str | None, stamp: tuple = ()):  # stamp: part of the key only
     from catalog_writer.inference.generate import Generator
 
     gen = Generator(base_model=Path(base) if base else None, adapter=Path(adapter) if adapter else None)
@@ -40,7 +61,8 @@ def generator(adapter: Path | None):
     """(Generator, lock) for the configured base plus `adapter`; hold the lock while generating. With a
     reward model configured (CATALOG_WRITER_REWARD) it ranks the candidates and variants."""
     base = config().base
-    gen, lock = _generator(str(base) if base else None, str(adapter) if adapter else None)
+    gen, lock = _generator(str(base) if base else None, str(adapter) if adapter else None,
+                           adapter_stamp(adapter))
     gen.reward = reward_model()
     return gen, lock
 
