@@ -82,6 +82,26 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="session")
+def varied_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with its weights re-drawn at a larger scale (seed 0), so greedy decoding writes varied
+    text that differs per product: the plain fixture's near-uniform logits print newlines only, which would
+    let output comparisons pass vacuously. Session-wide; treat as read-only (engines may cache next to it)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("varied")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" not in name:
+                p.normal_(0, 0.3)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
 @pytest.fixture()
 def tiny_model_copy(tiny_model_dir, tmp_path) -> Path:
     """A private copy of the tiny model, for tests that might write next to it."""

@@ -25,24 +25,6 @@ CATS = Path(__file__).parent / "fixtures" / "catalogs"
 FORMAT_FILES = ["shopify_old.csv", "shopify_new.csv", "woocommerce.csv", "magento.csv", "merchant.tsv"]
 
 
-@pytest.fixture(scope="module")
-def varied_dir(tiny_model_dir, tmp_path_factory):
-    """Tiny model whose greedy output is real (varied) text; see test_generate.varied_model."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    out = tmp_path_factory.mktemp("varied-batch")
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" not in name:
-                p.normal_(0, 0.3)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
-    return out
-
-
 class Spy:
     """Wraps an engine and records which products it was asked to generate."""
 

@@ -8,11 +8,11 @@ pytest.importorskip("ctranslate2")
 
 from catalog_writer.inference.ct2_engine import CACHE, Ct2Generator, tail_may_count  # noqa: E402
 from catalog_writer.inference.generate import GenerationSettings, Generator  # noqa: E402
-from test_generate import _products, tiny_adapter, varied_dir  # noqa: E402,F401  (module fixtures)
+from test_generate import _products, tiny_adapter  # noqa: E402,F401  (a module fixture)
 
 
 @pytest.fixture(scope="module")
-def engines(varied_dir, tiny_adapter):  # noqa: F811
+def engines(varied_dir, tiny_adapter):  # noqa: F811  (tiny_adapter)
     hf = Generator(base_model=varied_dir, adapter=tiny_adapter, dtype="float32")
     return hf, Ct2Generator(base_model=varied_dir, adapter=tiny_adapter, compute_type="float32")
 

@@ -26,24 +26,6 @@ IDS = [p.id for p in read_catalog(DEMO).products[:LIMIT]]
 
 
 @pytest.fixture(scope="module")
-def varied_dir(tiny_model_dir, tmp_path_factory):
-    """Tiny model whose greedy output is varied text (weights scaled up), so rows differ per product."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    out = tmp_path_factory.mktemp("varied-ray")
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" not in name:
-                p.normal_(0, 0.3)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def cluster() -> str:
     """A local Ray cluster for the module (RayRunner reuses an initialised Ray); yields its address."""
     start = time.perf_counter()
