@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from catalog_writer.dataset.prompts import Exemplar, PromptTemplate
-from catalog_writer.inference.copying import continuations, copy_budget, copy_processor, ngram_table
+from catalog_writer.inference.copying import (
+    continuations, copy_processor, copy_sources, ngram_table, swap_facts,
+)
 
 EXEMPLAR = Exemplar(id="linnet", title="Linnet Rib Beanie",
                     description="A deep rib beanie that stays put.\n\n- Deep turn-up cuff\n- One size",
@@ -78,8 +80,9 @@ def test_copy_budget_covers_the_longest_exemplar(tiny):
     _, tok = tiny
     long = "a warm wool hat for the hill " * 10
     n = len(tok(long, add_special_tokens=False)["input_ids"])
-    assert copy_budget(tok, [["short"], [long]], 8) >= n  # a draft that follows it is not cut
-    assert copy_budget(tok, [["short"]], 500) == 500  # never lowers the budget
+    proc = copy_processor(tok, [["short"], [long]], 3, 2.0)
+    assert proc.budget(8) >= n  # a draft that follows it is not cut
+    assert copy_processor(tok, [["short"]], 3, 2.0).budget(500) == 500  # never lowers the budget
 
 
 def test_the_exemplars_end_leads_the_draft_to_stop():
@@ -88,3 +91,57 @@ def test_the_exemplars_end_leads_the_draft_to_stop():
     assert continuations(ngram_table([1, 2, 3]), [5, 2, 3]) == set()
     assert continuations(table, [5, 3]) == set()  # one matching token is not the exemplar's end
     assert continuations(ngram_table([3, 1, 2, 3], end=0), [5, 3]) == {1}
+
+
+def test_swap_facts_puts_the_products_values_into_the_exemplars_sentences():
+    text = ("The Linnet beanie, in merino wool. Merino wool, chosen because it lasts. It comes in Charcoal and "
+            "Pink. Hand wash cold. One size fits most; Linnet Rib Beanie. Mixed Charcoal tones.")
+    exemplar = {"Product": "Linnet Rib Beanie", "Material": "merino wool", "Colour": "Charcoal, Pink",
+                "Care": "Hand wash cold", "Size": "S", "Brand": "Fernhill"}
+    product = {"Product": "Ghyll Rib Beanie Two Pack", "Material": "recycled wool blend",
+               "Colour": "Pink, Charcoal, Forest", "Care": "Hand wash cold", "Size": "M", "Brand": "Other"}
+    out = swap_facts(text, exemplar, product)
+    assert "The Ghyll beanie, in recycled wool blend." in out  # a title word at its aligned place
+    assert "Recycled wool blend, chosen" in out  # a sentence start keeps its capital
+    assert "comes in Pink, Charcoal and Forest." in out  # the whole list, in the product's order
+    assert "Ghyll Rib Beanie Two Pack." in out and "Hand wash cold." in out  # equal values stay
+    assert "Mixed Charcoal tones" in out  # one value of a list alone is not the list: left alone
+    assert "One size" in out  # a one-letter value is never looked for in prose
+    assert swap_facts(text, exemplar, {}) == text
+    # A value the prompt cut to its budget is not the whole value: nothing is swapped for it.
+    assert "merino wool" in swap_facts(text, exemplar, {**product, "Material": "recycled wool bl…"})
+
+
+def test_copy_sources_swap_the_shown_exemplar_for_the_prompts_product():
+    template = PromptTemplate(exemplars_k=1)
+    ex = Exemplar(id="linnet", title="Linnet Rib Beanie", facts={"Material": "merino wool"},
+                  description="The Linnet hat: merino wool through and through.")
+    messages = template.messages_from_facts("Ghyll Rib Beanie", {"Material": "recycled wool"}, exemplars=[ex])
+    assert copy_sources(template, messages) == ["The Ghyll hat: recycled wool through and through."]
+
+
+def test_a_copy_under_way_passes_the_no_repeat_ban(tiny):
+    """The exemplar repeats a bigram; the ban on repeated generated bigrams would break the copy there."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from catalog_writer.inference.processors import generated_only
+    from catalog_writer.inference.settings import GenerationSettings
+
+    model, tok = tiny
+    text = "wool hat and wool hat for the hill"
+    want = tok(text, add_special_tokens=False)["input_ids"]
+    batch = tok(["Product: Ghyll Rib Beanie"], return_tensors="pt")
+    width = batch["input_ids"].shape[1]
+    proc = copy_processor(tok, [[text]], width, 50.0)
+    settings = GenerationSettings(no_repeat_ngram_size=2)
+
+    def run(exempt):
+        processors = generated_only(settings, width, exempt) + [proc]
+        with torch.inference_mode():
+            out = model.generate(**batch, max_new_tokens=len(want), do_sample=False, pad_token_id=tok.pad_token_id,
+                                 logits_processor=LogitsProcessorList(processors))
+        return out[0, width:].tolist()
+
+    assert run(None) != want  # the ban breaks the copy at the repeated bigram
+    assert run(proc.exempt) == want

@@ -29,9 +29,6 @@ TEMPLATE_VERSION = 2
 # count on every machine and library version, so a saved template always renders the same prompt.
 _PIECE = re.compile(r"[^\W\d_]{1,6}|\d{1,3}|[^\w\s]|_")
 _SPACE = re.compile(r"\s+")
-# A "Name: value" line of an exemplar block (title, facts), as opposed to its description's first line,
-# which is prose: a line with a sentence end in it ("Soft: really soft. Warm.") is description.
-_FACT_LINE = re.compile(r"^[^\s:.][^:\n.]{0,40}: (?!.*\.(\s|$))\S")
 
 DEFAULT_PRIORITY = [
     "material", "fabric", "composition", "colour", "color", "size", "fit", "pattern", "style", "scent",
@@ -243,14 +240,9 @@ class PromptTemplate:
     def shown_descriptions(self, messages: list[dict]) -> list[str]:
         """The exemplar descriptions as a prompt built by this template shows them (cut to budget), read
         back from its user message: what copy guidance (inference/copying.py) leans towards."""
-        user = next((m["content"] for m in messages if m["role"] == "user"), "")
-        out = []
-        for block in user.split(self.exemplar_line)[1:]:
-            lines = block.split(self.product_line)[0].strip("\n").split("\n")
-            start = next((i for i, line in enumerate(lines) if not _FACT_LINE.match(line)), len(lines))
-            if text := "\n".join(lines[start:]).strip():
-                out.append(text)
-        return out
+        from catalog_writer.dataset.shown import shown_exemplars
+
+        return [text for _, text in shown_exemplars(self, messages)]
 
     def strip_echo(self, text: str) -> str:
         """A draft without the prompt's structure a small model sometimes goes on to write: everything from

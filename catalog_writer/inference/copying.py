@@ -7,11 +7,22 @@ continues the exemplar's description where the draft currently matches it (the l
 draft, up to `MAX_NGRAM` tokens, found in the exemplar): a copy distribution mixed into the model's, as
 in pointer-generator and retrieval-guided decoding. The model still chooses: where the exemplar states
 its own facts, the leakage ban (leakage.py) blocks them and the product's facts from the prompt win.
+
+The exemplar is first rewritten with the product's facts (`swap_facts`): where it names its own value of
+an attribute the product also has ("Merino wool, chosen because it lasts", title "Linnet Rib Beanie"), the
+copy source holds the product's ("Recycled wool blend, chosen...", "Ghyll Rib Beanie"). Without it the
+guidance led into a fact the ban then blocked and the draft lost the sentence; a swapped neighbour scores
++0.02-0.03 ROUGE-L over the neighbour itself on the demo and Luma splits (measured, no model).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
+
+from catalog_writer.dataset.prompts import PromptTemplate
+from catalog_writer.dataset.shown import shown_exemplars, shown_product
 
 CUT = "…"
 """How the prompt marks an exemplar description cut to its token budget: its end is not the exemplar's."""
@@ -24,16 +35,71 @@ COPY_HEADROOM = 1.15
 follows the exemplar is as long as it, and a budget from the brand's p90 length cut its last paragraph."""
 
 
-def copy_budget(tokenizer, sources: list[list[str]], budget: int) -> int:
-    """`budget`, raised to fit the longest exemplar description in `sources` (with COPY_HEADROOM)."""
-    longest = max((len(tokenizer(t, add_special_tokens=False)["input_ids"])
-                   for texts in sources for t in texts),
-                  default=0)
-    return _fit(longest, budget)
-
-
 def _fit(longest: int, budget: int) -> int:
     return max(budget, math.ceil(longest * COPY_HEADROOM))
+
+
+SKIP_KEYS = {"brand", "category", "tags"}
+"""Facts never swapped: the same for the whole brand, a path no copy quotes, or search keywords."""
+_VALUES = re.compile(r"\s*(?:[,;|]|\s/\s)\s*")
+
+
+def _forms(values: list[str]) -> list[str]:
+    """How copy writes a list of values: "A, B and C", "A, B, and C", "A, B or C", "A, B, C"."""
+    if len(values) == 1:
+        return values if len(values[0]) > 2 else []  # "S", "M": too short to find safely in prose
+    head, last = ", ".join(values[:-1]), values[-1]
+    return [f"{head}{sep}{last}" for sep in (" and ", ", and ", " or ", ", or ", ", ", " & ")]
+
+
+def _joined(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} and {values[-1]}"
+
+
+def _cased(found: str, new: str) -> str:
+    if found[:1].isupper():
+        return new[:1].upper() + new[1:]
+    return new.lower() if found.islower() else new
+
+
+def _title_swaps(old: str, new: str) -> dict[str, str]:
+    """The title, and words where two titles differ at aligned places ("Linnet Rib Beanie" vs "Ghyll Rib
+    Beanie Two Pack": Linnet -> Ghyll): copy often names a product by one word of its title."""
+    swaps = {old: new} if old and new and old != new else {}
+    a, b = old.split(), new.split()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "replace" and i2 - i1 == j2 - j1:
+            swaps |= {x: y for x, y in zip(a[i1:i2], b[j1:j2]) if len(x) > 2}
+    return swaps
+
+
+def swap_facts(text: str, exemplar: dict[str, str], product: dict[str, str],
+               title_key: str = "Product") -> str:
+    """`text` (an exemplar's description) with the exemplar's stated fact values replaced by the product's
+    where both have the attribute and the values differ; cut values ("…") and SKIP_KEYS are left alone."""
+    swaps = _title_swaps(exemplar.get(title_key, ""), product.get(title_key, ""))
+    for key, value in exemplar.items():
+        new = product.get(key)
+        if key == title_key or key.casefold() in SKIP_KEYS or not new or "…" in value + new:
+            continue
+        old_values, new_values = _VALUES.split(value.strip()), _VALUES.split(new.strip())
+        if [v.casefold() for v in old_values] != [v.casefold() for v in new_values]:
+            swaps |= {form: _joined(new_values) for form in _forms(old_values)}
+    swaps = {k.casefold(): v for k, v in swaps.items() if k.strip()}
+    if not swaps:
+        return text
+    # One pass, longest form first, so a swapped value is never swapped again.
+    pattern = "|".join(re.escape(k) for k in sorted(swaps, key=len, reverse=True))
+    return re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", lambda m: _cased(m[0], swaps[m[0].casefold()]), text,
+                  flags=re.IGNORECASE)
+
+
+def copy_sources(template: PromptTemplate, messages: list[dict]) -> list[str]:
+    """What copy guidance follows for a prompt: each shown exemplar description, its facts swapped for the
+    product's (both as the prompt shows them)."""
+    product = shown_product(template, messages)
+    return [swap_facts(text, facts, product, template.title_label)
+            for facts, text in shown_exemplars(template, messages)]
 
 
 Table = dict[tuple[int, ...], set[int]]
@@ -89,8 +155,16 @@ def copy_processor(tokenizer, sources: list[list[str]], prompt_width: int, bias:
 
     class ExemplarCopy(LogitsProcessor):
         def budget(self, limit: int) -> int:
-            """`limit` raised to fit the longest exemplar (copy_budget, from the ids tokenized here)."""
+            """`limit` raised to fit the longest exemplar description (+COPY_HEADROOM)."""
             return _fit(longest, limit)
+
+        def exempt(self, input_ids) -> list[set[int]]:
+            """Per row, the continuation of a copy under way (2+ draft tokens match the exemplar): the
+            no-repeat ban lets it through, since a repeat the exemplar makes ("(UK 3-5) and M (UK 6-8)")
+            is the brand's wording, not a loop. With the ban on, drafts broke off into "M (M 6-12)"."""
+            drafts = input_ids[:, prompt_width:].tolist()
+            return [continuations(t, d) if len(d) > 1 and tuple(d[-2:]) in t else set()
+                    for t, d in zip(tables, drafts)]
 
         def __call__(self, input_ids, scores):
             drafts = input_ids[:, prompt_width:].tolist()

@@ -243,7 +243,7 @@ class Generator(Engine):
     def _complete(self, prompts, s, progress, avoid=None):
         import torch
 
-        from catalog_writer.inference.copying import copy_processor
+        from catalog_writer.inference.copying import copy_processor, copy_sources
         from catalog_writer.inference.leakage import leakage_processor
 
         from catalog_writer.inference.processors import generated_only
@@ -272,13 +272,14 @@ class Generator(Engine):
             key = ",".join(str(ids[i]) for i in chunk).encode()
             torch.manual_seed(s.seed * 1_000_003 + zlib.crc32(key))
             with torch.inference_mode():
-                processors = generated_only(s, width)
+                sources = [copy_sources(self.template, prompts[i]) for i in chunk]
+                copy = copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates,
+                                      self.stop_ids[0] if self.stop_ids else None)
+                processors = generated_only(s, width, copy.exempt if copy else None)
                 if avoid and (leak := leakage_processor(self.tokenizer, [avoid[i] for i in chunk], s.candidates)):
                     processors.append(leak)
-                sources = [self.template.shown_descriptions(prompts[i]) for i in chunk]
                 limit = s.max_new_tokens
-                if copy := copy_processor(self.tokenizer, sources, width, s.copy_bias, s.candidates,
-                                           self.stop_ids[0] if self.stop_ids else None):
+                if copy:
                     processors.append(copy)
                     limit = copy.budget(limit)
                 out = self.model.generate(**batch, **{**kwargs, "max_new_tokens": limit},

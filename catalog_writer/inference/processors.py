@@ -17,19 +17,27 @@ def _no_repeat_class():
     class GeneratedNoRepeatNGram(NoRepeatNGramLogitsProcessor):
         """No n-gram repeated within the generated tokens (the prompt's n-grams stay allowed)."""
 
-        def __init__(self, ngram_size: int, prompt_width: int) -> None:
+        def __init__(self, ngram_size: int, prompt_width: int, exempt=None) -> None:
             super().__init__(ngram_size)
             self.prompt_width = prompt_width
+            self.exempt = exempt
 
         def __call__(self, input_ids, scores):
-            return super().__call__(input_ids[:, self.prompt_width :], scores)
+            keep = self.exempt(input_ids) if self.exempt else []
+            before = scores.clone() if any(keep) else None
+            scores = super().__call__(input_ids[:, self.prompt_width :], scores)
+            for i, tokens in enumerate(keep):
+                if tokens:
+                    scores[i, list(tokens)] = before[i, list(tokens)]
+            return scores
 
     return GeneratedNoRepeatNGram
 
 
-def generated_only(settings: GenerationSettings, prompt_width: int):
+def generated_only(settings: GenerationSettings, prompt_width: int, exempt=None):
     """A LogitsProcessorList with the settings' repetition controls, blind to the first `prompt_width`
-    tokens; pass it to `generate` with the built-in `repetition_penalty` and `no_repeat_ngram_size` off."""
+    tokens; pass it to `generate` with the built-in `repetition_penalty` and `no_repeat_ngram_size` off.
+    `exempt(input_ids)`: per row, tokens the n-gram ban lets through (copy guidance's, copying.py)."""
     from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
     processors = LogitsProcessorList()
@@ -37,5 +45,5 @@ def generated_only(settings: GenerationSettings, prompt_width: int):
         processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty,
                                                            prompt_ignore_length=prompt_width))
     if settings.no_repeat_ngram_size > 0:
-        processors.append(_no_repeat_class()(settings.no_repeat_ngram_size, prompt_width))
+        processors.append(_no_repeat_class()(settings.no_repeat_ngram_size, prompt_width, exempt))
     return processors
