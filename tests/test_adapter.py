@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.dataset.prompts import PromptTemplate
@@ -18,18 +19,8 @@ CATS = Path(__file__).parent / "fixtures" / "catalogs"
 
 def _lora(base: Path, out: Path, run: dict | None = None) -> Path:
     """A real (random) LoRA adapter on `base` with a template and, unless None, a run.json."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(3)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    model.save_pretrained(out)
-    PromptTemplate(voice="Fernhill & Co.").save(out / "template.json")
-    if run is not None:
-        registry.write_adapter_meta(out, run)
-    return out
+    return save_lora(base, out, seed=3, template=PromptTemplate(voice="Fernhill & Co."), meta=run,
+                     r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
 
 
 @pytest.fixture(scope="module")

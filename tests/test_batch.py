@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.inference import batch
 from catalog_writer.ingest.catalog import read_catalog
@@ -219,17 +220,9 @@ def test_vllm_engine_runs(real_base_dir, tmp_path):
 
 
 def _adapter(base: Path, out: Path, voice: str, version: str, seed: int) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                           LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
-    model.save_pretrained(out)
-    PromptTemplate(voice=voice.title()).save(out / "template.json")
-    (out / "run.json").write_text(json.dumps({"voice": voice, "version": version, "base_model": str(base)}))
-    return out
+    return save_lora(base, out, seed=seed, template=PromptTemplate(voice=voice.title()),
+                     meta={"voice": voice, "version": version, "base_model": str(base)},
+                     r=4, target_modules="all-linear", init_lora_weights=False)
 
 
 def test_voices_pick_their_adapter(varied_dir, tmp_path):

@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from adapter_helpers import save_lora
 from test_user_errors import assert_one_line_error, run_cli
 
 from catalog_writer.core.errors import CatalogWriterError
@@ -239,10 +240,6 @@ def eval_data(tiny_model_dir, tmp_path):
     """A two-product test set like `prepare` writes, and a random LoRA adapter on the tiny model."""
     import json
 
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from catalog_writer.dataset.prompts import PromptTemplate
 
     data = tmp_path / "data"
@@ -255,12 +252,9 @@ def eval_data(tiny_model_dir, tmp_path):
             f.write(json.dumps({"id": f"p{i}", "title": title, "attributes": facts,
                                 "prompt": template.messages_from_facts(title, facts),
                                 "completion": [{"role": "assistant", "content": ref}]}) + "\n")
-    torch.manual_seed(1)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    model.save_pretrained(tmp_path / "adapter")
-    template.save(tmp_path / "adapter" / "template.json")
-    return data / "test.jsonl", tmp_path / "adapter"
+    adapter = save_lora(tiny_model_dir, tmp_path / "adapter", seed=1, template=template,
+                        r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    return data / "test.jsonl", adapter
 
 
 def test_evaluate_best_of_block(eval_data, tiny_model_dir, tmp_path, capsys, monkeypatch):

@@ -6,21 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.evaluation import evaluate
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.dataset.prompts import PromptTemplate
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads, and on a busy 2-core box thread sync costs ~100x."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 PRODUCTS = [
@@ -66,18 +56,9 @@ TRAIN = [
 @pytest.fixture()
 def adapter(tiny_model_dir, tmp_path) -> Path:
     """A random (non-zero) LoRA adapter on the tiny model, with the template it was 'trained' with."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    out = tmp_path / "adapter"
-    get_peft_model(model, config).save_pretrained(out)
-    PromptTemplate(target_words=4).save(out / "template.json")
-    (out / "run.json").write_text(json.dumps({"voice": "fernhill", "version": "v2", "metrics": {"train_loss": 1.5}}))
-    return out
+    return save_lora(tiny_model_dir, tmp_path / "adapter", seed=1, template=PromptTemplate(target_words=4),
+                     meta={"voice": "fernhill", "version": "v2", "metrics": {"train_loss": 1.5}},
+                     r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
 
 
 def test_run_evaluation_end_to_end(test_file, adapter, tmp_path, capsys, monkeypatch):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.ingest.catalog import Product
 from catalog_writer.inference.generate import GenerationSettings, Generator
@@ -108,20 +107,12 @@ def test_target_words_sets_budget_and_prompt(fp32_generator):
 @pytest.fixture(scope="module")
 def tiny_adapter(varied_dir, tmp_path_factory):
     """A LoRA adapter with non-zero weights plus its template.json (voice 'fernhill')."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from catalog_writer.dataset.prompts import PromptTemplate
 
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(varied_dir)
-    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
-    out = tmp_path_factory.mktemp("adapter") / "fernhill"
-    peft_model.save_pretrained(out)
-    PromptTemplate(voice="Fernhill & Co.").save(out / "template.json")
-    (out / "run.json").write_text(json.dumps({"voice": "fernhill", "version": "v2", "base_model": str(varied_dir)}))
-    return out
+    return save_lora(varied_dir, tmp_path_factory.mktemp("adapter") / "fernhill", seed=1,
+                     template=PromptTemplate(voice="Fernhill & Co."),
+                     meta={"voice": "fernhill", "version": "v2", "base_model": str(varied_dir)},
+                     r=4, target_modules="all-linear", init_lora_weights=False)
 
 
 def test_adapter_is_merged_and_template_used(varied_dir, tiny_adapter):

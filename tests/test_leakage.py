@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.dataset import retrieval
 from catalog_writer.dataset.prompts import Exemplar
@@ -66,9 +67,6 @@ def test_processor_bans_a_value_on_its_own_row_only(tiny):
 
 
 def test_generator_rebuilds_prepared_prompts_and_bans_exemplar_facts(tiny_model_dir, tmp_path):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from catalog_writer.dataset.pairs import prepare_dataset
     from catalog_writer.inference.generate import Generator
     from catalog_writer.inference.settings import GenerationSettings
@@ -78,8 +76,7 @@ def test_generator_rebuilds_prepared_prompts_and_bans_exemplar_facts(tiny_model_
     data = tmp_path / "data"
     prepare_dataset(cat, data, voice="Fernhill & Co.", exemplars=1)
     adapter = tmp_path / "adapter"
-    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                   LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    save_lora(tiny_model_dir, adapter, r=2, target_modules=["q_proj"])
     for name in ("template.json", "exemplars.jsonl"):  # what `train` copies into the adapter
         shutil.copyfile(data / name, adapter / name)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.improve import dpo
 
@@ -90,18 +91,10 @@ def test_approved_edits_selection(tmp_path):
 @pytest.fixture()
 def parent_adapter(tiny_model_dir, tmp_path):
     """A LoRA adapter of the tiny model with run.json, as a trained voice would have."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from catalog_writer.training import registry
-
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    path = tmp_path / "adapters" / "tiny"
-    model.save_pretrained(path)
-    registry.write_adapter_meta(path, {"voice": "tiny", "version": "v1", "parent": None,
-                                       "base_model": str(tiny_model_dir), "method": "lora"})
-    return path
+    return save_lora(tiny_model_dir, tmp_path / "adapters" / "tiny",
+                     meta={"voice": "tiny", "version": "v1", "parent": None, "base_model": str(tiny_model_dir),
+                           "method": "lora"},
+                     r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
 def _preference_file(tmp_path) -> tuple[str, object]:

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from adapter_helpers import save_lora
 from typer.testing import CliRunner
 
 from catalog_writer.app.cli import app
@@ -206,19 +207,14 @@ grpo: {learning_rate: 1.0e-3, max_steps: 2, per_device_train_batch_size: 4, num_
 
 
 def test_improve_writes_a_child_with_parent_and_reward(dataset, tiny_model_dir, tiny_reward, tmp_path):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from catalog_writer.improve import online
     from catalog_writer.training import registry
 
-    parent = tmp_path / "models" / "adapters" / "tiny"
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    model.save_pretrained(parent)
+    parent = save_lora(tiny_model_dir, tmp_path / "models" / "adapters" / "tiny",
+                       meta={"voice": "tiny", "version": "v1", "base_model": str(tiny_model_dir), "method": "lora",
+                             "dataset": str(dataset)},
+                       r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
     shutil.copy(dataset / "template.json", parent / "template.json")
-    registry.write_adapter_meta(parent, {"voice": "tiny", "version": "v1", "base_model": str(tiny_model_dir),
-                                         "method": "lora", "dataset": str(dataset)})
     registry.register_voice("tiny", parent, root=tmp_path / "models")
     (tmp_path / "improve.yaml").write_text(IMPROVE)
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from adapter_helpers import save_lora
 
 from catalog_writer.app.cli import main
 
@@ -131,13 +132,10 @@ def folders(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
     import json
     import shutil
 
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     root = tmp_path_factory.mktemp("weights")
-    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                          LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
-    lora.save_pretrained(root / "adapter")
+    save_lora(tiny_model_dir, root / "adapter", r=4, target_modules="all-linear", task_type="CAUSAL_LM")
     no_weights = Path(shutil.copytree(root / "adapter", root / "adapter-no-weights"))
     (no_weights / "adapter_model.safetensors").unlink()
     bare = Path(shutil.copytree(tiny_model_dir, root / "base-no-weights"))

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapter_helpers import save_lora
+
 
 def make_lora_adapter(base: Path, root: Path, voice: str, version: str, seed: int) -> Path:
     """A real (randomly initialised) LoRA adapter on `base`, with run.json, registered as voice@version."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from catalog_writer.training import registry
 
-    torch.manual_seed(seed)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    out = Path(root) / "adapters" / f"{voice}-{version}"
-    model.save_pretrained(out)
-    registry.write_adapter_meta(out, {
+    out = save_lora(base, Path(root) / "adapters" / f"{voice}-{version}", seed=seed, meta={
         "voice": voice, "version": version, "parent": None, "base_model": str(base), "method": "lora",
         "metrics": {"train_loss": 2.0 + seed, "eval_loss": 2.5 + seed},
         "created_at": "2026-01-01T00:00:00+00:00",
-    })
+    }, r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     registry.register_voice(voice, out, root)
     return out
