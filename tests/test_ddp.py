@@ -8,12 +8,11 @@ from its step-4 checkpoint and ends where the single process ends.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from train_helpers import make_dataset
+from train_helpers import killer_script, make_dataset
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.training import launch, registry, train
@@ -35,25 +34,7 @@ RECIPE = {
 NEVER = ["-c", "raise SystemExit(3)"]  # a launch target that fails: where nothing may be launched
 # Run as each DDP process: train.main, with every rank killing itself at the end of step KILL_AT_STEP
 # (after the step-4 checkpoint, before step 6's): a deterministic "killed between checkpoints".
-KILLER = """
-import os, signal
-from transformers import TrainerCallback
-from catalog_writer.training import train
-
-class Kill(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == int(os.environ.get("KILL_AT_STEP", "0")):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-build = train.build_trainer
-def build_armed(*a, **kw):
-    trainer = build(*a, **kw)
-    trainer.add_callback(Kill())
-    return trainer
-
-train.build_trainer = build_armed
-train.main()
-"""
+KILLER = killer_script("train.main()")
 
 
 def losses(log_history: list[dict]) -> dict[int, float]:
@@ -66,7 +47,7 @@ def setup(tmp_path):
     config = tmp_path / "ddp.yaml"
     config.write_text(yaml.safe_dump(RECIPE))
     killer = tmp_path / "killer.py"
-    killer.write_text(textwrap.dedent(KILLER))
+    killer.write_text(KILLER)
     return data, config, killer
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from train_helpers import make_dataset, record
+from train_helpers import killer_script, make_dataset, record
 
 from catalog_writer.training import modeling
 
@@ -160,26 +160,7 @@ def test_cli_refuses_another_config_in_one_line(tiny_model_dir, dataset, tmp_pat
 
 # Runs `catalog-writer ARGS` in a subprocess that SIGKILLs itself at the end of step KILL_AT_STEP, before
 # that step's checkpoint could be written: a deterministic "killed between checkpoints".
-KILLER = """
-import os, signal, sys
-from transformers import TrainerCallback
-from catalog_writer.training import train
-
-class Kill(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == int(os.environ["KILL_AT_STEP"]):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-build = train.build_trainer
-def build_armed(*a, **kw):
-    trainer = build(*a, **kw)
-    trainer.add_callback(Kill())
-    return trainer
-
-train.build_trainer = build_armed
-from catalog_writer.app.cli import app
-app(sys.argv[1:], prog_name="catalog-writer")
-"""
+KILLER = killer_script('from catalog_writer.app.cli import app\napp(sys.argv[1:], prog_name="catalog-writer")')
 
 
 def test_killed_between_checkpoints_resumes_from_the_last_one(tiny_model_dir, tmp_path):

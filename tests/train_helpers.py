@@ -36,3 +36,30 @@ def make_dataset(out: Path, n_train: int = 12, n_val: int = 3) -> Path:
                                                    "instruction": "Write the description.", "voice": "Test"}))
     (out / "manifest.json").write_text(json.dumps({"version": 1, "counts": {"train": n_train, "val": n_val}}))
     return out
+
+
+# Python source of a training process whose every Trainer SIGKILLs the process at the end of step
+# $KILL_AT_STEP (unset: never): a deterministic "killed between checkpoints". killer_script adds what trains.
+_KILLER = """
+import os, signal, sys
+from transformers import TrainerCallback
+from catalog_writer.training import train
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == int(os.environ.get("KILL_AT_STEP", "0")):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+build = train.build_trainer
+def build_armed(*a, **kw):
+    trainer = build(*a, **kw)
+    trainer.add_callback(Kill())
+    return trainer
+
+train.build_trainer = build_armed
+"""
+
+
+def killer_script(run: str) -> str:
+    """Source (for `python -c` or a launch target) that arms every Trainer with the kill, then runs `run`."""
+    return _KILLER + run + "\n"
