@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from adapter_helpers import save_lora
+from engine_helpers import Spy
 
 from catalog_writer.inference import batch
 from catalog_writer.ingest.catalog import read_catalog
@@ -24,21 +25,6 @@ from catalog_writer.dataset.prompts import PromptTemplate
 
 CATS = Path(__file__).parent / "fixtures" / "catalogs"
 FORMAT_FILES = ["shopify_old.csv", "shopify_new.csv", "woocommerce.csv", "magento.csv", "merchant.tsv"]
-
-
-class Spy:
-    """Wraps an engine and records which products it was asked to generate."""
-
-    def __init__(self, inner):
-        self.inner, self.seen = inner, []
-        self.template, self.model_version = inner.template, inner.model_version
-
-    def prompt_lengths(self, products, settings):
-        return self.inner.prompt_lengths(products, settings)
-
-    def generate(self, products, settings, progress=None):
-        self.seen += [p.id for p in products]
-        return self.inner.generate(products, settings, progress)
 
 
 class Fixed(Engine):

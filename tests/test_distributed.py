@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_helpers import Spy
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.inference import batch
@@ -40,21 +41,6 @@ def single(varied_dir, tmp_path_factory) -> bytes:
     out = tmp_path_factory.mktemp("single") / "out.csv"
     batch.run_batch(DEMO, out, base_model=varied_dir, limit=LIMIT, settings=SETTINGS)
     return out.read_bytes()
-
-
-class Spy:
-    """Wraps an engine and records which products it was asked to generate."""
-
-    def __init__(self, inner):
-        self.inner, self.seen = inner, []
-        self.template, self.model_version = inner.template, inner.model_version
-
-    def prompt_lengths(self, products, settings):
-        return self.inner.prompt_lengths(products, settings)
-
-    def generate(self, products, settings, progress=None):
-        self.seen += [p.id for p in products]
-        return self.inner.generate(products, settings, progress)
 
 
 @pytest.mark.slow
