@@ -9,6 +9,7 @@ Luma (`../shared/data/magento-luma/configurable_products.csv`) is skipped when .
 
     python bench/quality.py                       # default recipe, 12 steps (make demo trains 10), k=1
     python bench/quality.py --steps 20 --exemplars 2 --set sft.learning_rate=2e-3 --catalog demo
+    python bench/quality.py --strict              # adds a `tuned --strict` column (and its goal checks)
 Run real-model jobs one at a time on a shared machine: `flock /tmp/cpu.lock python bench/quality.py`.
 """
 
@@ -29,7 +30,8 @@ CATALOGS = {
     "demo": (REPO / "data" / "demo-catalog.csv", "Fernhill & Co."),
     "luma": (REPO.parent / "shared" / "data" / "magento-luma" / "configurable_products.csv", None),
 }
-SYSTEMS = ("tuned", "neighbour", "copy", "base", "reference")
+SYSTEMS = ("tuned", "tuned_best_of", "neighbour", "copy", "base", "reference")
+LABELS = {"tuned_best_of": "tuned --strict"}
 METRICS = (("rougeL", "ROUGE-L"), ("coverage", "coverage"), ("unsupported_per_output", "unsupported / output"),
            ("outputs_with_unsupported", "outputs with unsupported"), ("mean_words", "mean words"))
 
@@ -48,8 +50,8 @@ def recipe_with(config: Path, overrides: list[str], folder: Path) -> Path:
     return out
 
 
-def goals(result: dict) -> dict[str, bool]:
-    tuned, ref = result["tuned"], result["reference"]
+def goals(result: dict, system: str = "tuned") -> dict[str, bool]:
+    tuned, ref = result[system], result["reference"]
     return {
         "ROUGE-L >= neighbour + 0.03": tuned["rougeL"] >= result["neighbour"]["rougeL"] + 0.03,
         "outputs with unsupported <= reference": tuned["outputs_with_unsupported"] <= ref["outputs_with_unsupported"],
@@ -64,14 +66,16 @@ def print_table(name: str, result: dict, seconds: dict[str, float]) -> None:
 
     table = Table(title=f"{name}: {result['n']} test products, {result['adapter_version']}")
     table.add_column("metric")
-    for s in SYSTEMS:
-        table.add_column(s, justify="right")
+    shown = [s for s in SYSTEMS if s in result]
+    for s in shown:
+        table.add_column(LABELS.get(s, s), justify="right")
     for key, label in METRICS:
-        table.add_row(label, *(f"{result[s][key]:.3f}" if s in result else "-" for s in SYSTEMS))
+        table.add_row(label, *(f"{result[s][key]:.3f}" for s in shown))
     console = Console()
     console.print(table)
-    for goal, ok in goals(result).items():
-        console.print(f"  {'PASS' if ok else 'FAIL'}  {goal}")
+    for system in (s for s in ("tuned", "tuned_best_of") if s in result):
+        for goal, ok in goals(result, system).items():
+            console.print(f"  {'PASS' if ok else 'FAIL'}  {LABELS.get(system, system)}: {goal}")
     console.print("  seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
 
 
@@ -98,7 +102,7 @@ def run(name: str, args, work: Path) -> dict | None:
     result = run_evaluation(data / "test.jsonl", adapter=adapter, base_model=args.base, limit=args.limit,
                             report_dir=work / name / "report", as_json=False,
                             ban_exemplar_facts=not args.no_ban, with_base=not args.skip_base,
-                            copy_bias=args.copy_bias)
+                            copy_bias=args.copy_bias, strict=args.strict)
     seconds["evaluate"] = time.perf_counter() - t0
     result["seconds"] = seconds
     return result
@@ -115,6 +119,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None, help="base model folder (default: models/base)")
     ap.add_argument("--no-ban", action="store_true", help="do not ban exemplar facts in decoding")
     ap.add_argument("--copy-bias", type=float, default=None, help="copy guidance (default: generation's)")
+    ap.add_argument("--strict", action="store_true",
+                    help="also score tuned --strict (drafts without their unsupported sentences)")
     ap.add_argument("--skip-base", action="store_true", help="leave the base model out (quicker iterations)")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--quiet", action="store_true")

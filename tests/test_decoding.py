@@ -276,6 +276,29 @@ def test_evaluate_best_of_block(eval_data, tiny_model_dir, tmp_path, capsys, mon
     assert sorted(r["system"] for r in rows).count("tuned_best_of") == 2
 
 
+def test_evaluate_strict_alone_reuses_the_greedy_drafts(eval_data, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """--strict without --best-of: the greedy drafts minus their unsupported sentences, no second run."""
+    import json
+
+    from catalog_writer.inference import generate
+
+    loads = []
+    monkeypatch.setattr(generate.Generator, "close", lambda self: loads.append(self))
+    test_file, adapter = eval_data
+    code, out, err = run_cli(["evaluate", test_file, "--adapter", adapter, "--base-model", tiny_model_dir,
+                              "--strict", "--json", "--batch-size", "2", "--report", tmp_path / "report"],
+                             capsys, monkeypatch)
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["tuned_best_of"]["unsupported_per_output"] == 0.0
+    assert len(loads) == 2  # tuned and base: the strict block ran no model of its own
+    rows = [json.loads(line) for line in (tmp_path / "report" / "predictions.jsonl").read_text().splitlines()]
+    tuned = {r["id"]: r["text"] for r in rows if r["system"] == "tuned"}
+    strict = {r["id"]: r["text"] for r in rows if r["system"] == "tuned_best_of"}
+    assert strict.keys() == tuned.keys()
+    assert all(len(strict[i]) <= len(tuned[i]) for i in tuned)
+
+
 def test_evaluate_best_of_needs_an_adapter(eval_data, capsys, monkeypatch):
     code, _, err = run_cli(["evaluate", eval_data[0], "--best-of", "2"], capsys, monkeypatch)
     assert_one_line_error(code, err, "--best-of", "--adapter")

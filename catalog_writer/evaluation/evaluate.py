@@ -15,6 +15,7 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
+from catalog_writer.evaluation.picking import record_picker, strict_drafts
 from catalog_writer.training.adapter import Adapter, open_adapter
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
     attribute_coverage,
@@ -78,7 +79,7 @@ def generate_system(
 ) -> tuple[list[str], str]:
     """Outputs of one model (base + optional adapter) for every record, reusing saved ones. `avoid[i]`:
     words of record i's exemplars' facts that decoding bans (inference/leakage.py); `pick(record, raws)`
-    -> (raw, text) chooses among a record's candidates (best-of, see `record_picker`)."""
+    -> (raw, text) chooses among a record's candidates (best-of, see `picking.record_picker`)."""
     from catalog_writer.inference.generate import Generator
     from catalog_writer.inference.postprocess import postprocess
 
@@ -118,31 +119,6 @@ def generate_system(
         finally:
             gen.close()
     return [done[str(r["id"])]["text"] for r in records], version
-
-
-def record_picker(strict: bool, data_dir: Path, reward: Path | None = None):
-    """pick(record, raw candidates) -> (raw, text): the most faithful candidate (inference/selection.py),
-    checked with the dataset's house phrases like the scores are; with `reward` (a reward model folder)
-    the candidate it scores highest."""
-    from catalog_writer.inference.postprocess import postprocess
-    from catalog_writer.inference.selection import Checker, pick
-    from catalog_writer.quality.house import load_house
-
-    house = load_house(data_dir)
-    scorer = None
-    if reward is not None:
-        from catalog_writer.inference.reward_scorer import RewardScorer
-
-        scorer = RewardScorer(reward)
-
-    def choose(record: dict, raws: list[str]) -> tuple[str, str]:
-        texts = [postprocess(raw, truncated=False) for raw in raws]
-        (best,) = pick(texts, Checker.for_record(record, house), strict=strict,
-                       scorer=scorer.scorer_for(record["prompt"]) if scorer else None)
-        return raws[best.index], best.text
-
-    choose.key = {"reward": str(Path(reward).resolve()), "created": scorer.meta.get("created_at")} if scorer else None
-    return choose
 
 
 def free_memory() -> None:
@@ -234,7 +210,14 @@ def run_evaluation(
             preds["tuned"], versions["tuned"] = generate_system(
                 "tuned", records, settings, base_model, tuned, store, progress, avoid)
             free_memory()
-            if best_of > 1 or strict:
+            if best_of == 1 and strict and reward is None:  # greedy: the same drafts, so no second run
+                preds["tuned_best_of"] = strict_drafts(records, preds["tuned"], Path(test_file).parent)
+                versions["tuned_best_of"] = f"{versions['tuned']} --strict"
+                if store is not None:
+                    append_jsonl(store, [{"system": "tuned_best_of", "id": str(r["id"]), "raw": raw, "text": text,
+                                          "model_version": versions["tuned_best_of"]}
+                                         for r, raw, text in zip(records, preds["tuned"], preds["tuned_best_of"])])
+            elif best_of > 1 or strict:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
                     "tuned_best_of", records, picked, base_model, tuned, store, progress, avoid,
                     pick=record_picker(strict, Path(test_file).parent, reward))
