@@ -32,11 +32,9 @@ COPIED = ("template.json", "exemplars.jsonl", "house_phrases.json")
 def grpo_config(path: Path | None, output_dir: Path, max_steps: int | None, budget: int):
     """trl.GRPOConfig from the recipe's `grpo:` section; `max_completion_length` defaults to the parent's
     token budget."""
-    import torch
     from trl import GRPOConfig
 
-    from catalog_writer.training.modeling import bf16_supported
-    from catalog_writer.training.recipe import _check_keys
+    from catalog_writer.training.recipe import _check_keys, trainer_args
 
     path = Path(path) if path is not None else DEFAULT_RECIPE
     data = read_yaml_mapping(path, "improve recipe", ["grpo"])
@@ -48,14 +46,7 @@ def grpo_config(path: Path | None, output_dir: Path, max_steps: int | None, budg
     if max_steps is not None:
         kw["max_steps"] = max_steps
     kw.setdefault("max_completion_length", budget)
-    if kw.get("bf16") == "auto":
-        kw["bf16"] = bf16_supported()
-    if not torch.cuda.is_available():
-        kw.setdefault("use_cpu", True)
-    try:
-        return GRPOConfig(output_dir=str(output_dir), **kw), kw
-    except (TypeError, ValueError) as e:
-        raise CatalogWriterError(f"invalid grpo settings: {e}", file=path) from None
+    return trainer_args(GRPOConfig, kw, output_dir, "grpo", path), kw  # kw as used: bf16, use_cpu resolved
 
 
 def prompts_dataset(records: list[dict]):

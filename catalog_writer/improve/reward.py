@@ -56,20 +56,11 @@ def load_recipe(path: Path | None = None, overrides: dict[str, dict] | None = No
 
 def reward_config(recipe: dict, output_dir: Path):
     """trl.RewardConfig from the `reward:` section (bf16 "auto" resolved for this hardware)."""
-    import torch
     from trl import RewardConfig
 
-    from catalog_writer.training.modeling import bf16_supported
+    from catalog_writer.training.recipe import trainer_args
 
-    kw = dict(recipe["reward"])
-    if kw.get("bf16") == "auto":
-        kw["bf16"] = bf16_supported()
-    if not torch.cuda.is_available():
-        kw.setdefault("use_cpu", True)
-    try:
-        return RewardConfig(output_dir=str(output_dir), **kw)
-    except (TypeError, ValueError) as e:
-        raise CatalogWriterError(f"invalid reward settings: {e}", file=recipe["source"]["path"]) from None
+    return trainer_args(RewardConfig, dict(recipe["reward"]), output_dir, "reward", recipe["source"]["path"])
 
 
 def lora_config(recipe: dict, num_layers: int):

@@ -78,22 +78,29 @@ def load_recipe(path: Path | str | None = None, overrides: dict[str, dict] | Non
     return recipe
 
 
-def sft_config(recipe: dict, output_dir: Path | str, **extra: Any):
-    """trl.SFTConfig from the `sft:` section (bf16 "auto" resolved for this hardware)."""
+def trainer_args(cls: Any, kw: dict, output_dir: Path | str, section: str, file: Path | str):
+    """`cls(output_dir=..., **kw)` for a TrainingArguments class (SFTConfig, RewardConfig, GRPOConfig) with
+    bf16 "auto" resolved for this hardware and use_cpu set without CUDA, both written into `kw`; a bad
+    value is one line naming `file`."""
     import torch
-    from trl import SFTConfig
 
     from catalog_writer.training.modeling import bf16_supported
 
-    kw = {**recipe["sft"], **extra}
     if kw.get("bf16") == "auto":
         kw["bf16"] = bf16_supported()
     if not torch.cuda.is_available():
         kw.setdefault("use_cpu", True)  # transformers refuses bf16 on a machine without a GPU otherwise
     try:
-        return SFTConfig(output_dir=str(output_dir), **kw)
+        return cls(output_dir=str(output_dir), **kw)
     except (TypeError, ValueError) as e:
-        raise CatalogWriterError(f"invalid sft settings: {e}", file=recipe["source"]["path"]) from None
+        raise CatalogWriterError(f"invalid {section} settings: {e}", file=file) from None
+
+
+def sft_config(recipe: dict, output_dir: Path | str, **extra: Any):
+    """trl.SFTConfig from the `sft:` section (bf16 "auto" resolved for this hardware)."""
+    from trl import SFTConfig
+
+    return trainer_args(SFTConfig, {**recipe["sft"], **extra}, output_dir, "sft", recipe["source"]["path"])
 
 
 def lora_config(recipe: dict):
