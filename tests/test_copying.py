@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from catalog_writer.dataset.prompts import Exemplar, PromptTemplate
+from catalog_writer.dataset.shown import shown_descriptions
 from catalog_writer.inference.copying import (
     continuations, copy_processor, copy_sources, ngram_table, swap_facts,
 )
@@ -29,8 +30,8 @@ def test_shown_descriptions_read_back_without_title_and_fact_lines():
     other = Exemplar(id="x", title="Wren Scarf", description="Soft: really soft. Warm.", facts={"Colour": "Moss"})
     messages = template.messages_from_facts("Ghyll Rib Beanie", {"Material": "recycled wool"},
                                             exemplars=[EXEMPLAR, other])
-    assert template.shown_descriptions(messages) == [EXEMPLAR.description, other.description]
-    assert PromptTemplate().shown_descriptions(PromptTemplate().messages_from_facts("Mug", {})) == []
+    assert shown_descriptions(template, messages) == [EXEMPLAR.description, other.description]
+    assert shown_descriptions(PromptTemplate(), PromptTemplate().messages_from_facts("Mug", {})) == []
 
 
 @pytest.fixture(scope="module")

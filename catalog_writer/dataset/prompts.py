@@ -237,13 +237,6 @@ class PromptTemplate:
         user = "\n\n".join([header, *blocks, body])
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
-    def shown_descriptions(self, messages: list[dict]) -> list[str]:
-        """The exemplar descriptions as a prompt built by this template shows them (cut to budget), read
-        back from its user message: what copy guidance (inference/copying.py) leans towards."""
-        from catalog_writer.dataset.shown import shown_exemplars
-
-        return [text for _, text in shown_exemplars(self, messages)]
-
     def strip_echo(self, text: str) -> str:
         """A draft without the prompt's structure a small model sometimes goes on to write: everything from
         a heading ("Now describe this product...") on, and fact lines ("Product: ...", "Brand: ...")."""

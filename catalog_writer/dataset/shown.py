@@ -7,11 +7,9 @@ and descriptions cut to their budgets), and a prompt is the one thing every engi
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from catalog_writer.dataset.prompts import PromptTemplate
-
+PromptTemplate = Any  # dataset.prompts.PromptTemplate; not imported, since prompts.py uses this module
 # A "Name: value" line of an exemplar block (title, facts), as opposed to its description's first line,
 # which is prose: a line with a sentence end in it ("Soft: really soft. Warm.") is description.
 FACT_LINE = re.compile(r"^[^\s:.][^:\n.]{0,40}: (?!.*\.(\s|$))\S")
@@ -43,3 +41,8 @@ def shown_product(template: PromptTemplate, messages: list[dict]) -> dict[str, s
     if (start := body.find(f"{template.title_label}: ")) < 0:
         return {}
     return _facts([line for line in body[start:].split("\n") if FACT_LINE.match(line)])
+
+
+def shown_descriptions(template: PromptTemplate, messages: list[dict]) -> list[str]:
+    """The exemplar descriptions as the prompt shows them (cut to budget)."""
+    return [text for _, text in shown_exemplars(template, messages)]

@@ -33,6 +33,7 @@ import zlib
 from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
+from catalog_writer.dataset.shown import shown_descriptions
 from catalog_writer.inference.generate import (
     Engine, GenerationSettings, Generator, adapter_version, load_template, stop_token_ids,
 )
@@ -184,7 +185,7 @@ class Ct2Generator(Engine):
         return token_sequences(self.tokenizer, words) if words else []
 
     def _complete(self, prompts, s, progress, avoid=None):
-        if getattr(s, "copy_bias", 0) and any(self.template.shown_descriptions(p) for p in prompts):
+        if getattr(s, "copy_bias", 0) and any(shown_descriptions(self.template, p) for p in prompts):
             raise CatalogWriterError("--copy-bias needs --engine hf (CTranslate2 takes no logits processors)")
         ids = self.encode(prompts)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
