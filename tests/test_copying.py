@@ -7,9 +7,8 @@ import pytest
 
 from catalog_writer.dataset.prompts import Exemplar, PromptTemplate
 from catalog_writer.dataset.shown import shown_descriptions
-from catalog_writer.inference.copying import (
-    continuations, copy_processor, copy_sources, ngram_table, swap_facts,
-)
+from catalog_writer.dataset.swap import swap_facts
+from catalog_writer.inference.copying import continuations, copy_processor, copy_sources, ngram_table
 
 EXEMPLAR = Exemplar(id="linnet", title="Linnet Rib Beanie",
                     description="A deep rib beanie that stays put.\n\n- Deep turn-up cuff\n- One size",
@@ -27,7 +26,8 @@ def test_continuations_follow_the_longest_matching_suffix():
 
 def test_shown_descriptions_read_back_without_title_and_fact_lines():
     template = PromptTemplate(exemplars_k=2)
-    other = Exemplar(id="x", title="Wren Scarf", description="Soft: really soft. Warm.", facts={"Colour": "Moss"})
+    other = Exemplar(id="x", title="Wren Scarf", description="Soft: really soft. Warm.",
+                     facts={"Colour": "Moss"})
     messages = template.messages_from_facts("Ghyll Rib Beanie", {"Material": "recycled wool"},
                                             exemplars=[EXEMPLAR, other])
     assert shown_descriptions(template, messages) == [EXEMPLAR.description, other.description]
@@ -95,8 +95,8 @@ def test_the_exemplars_end_leads_the_draft_to_stop():
 
 
 def test_swap_facts_puts_the_products_values_into_the_exemplars_sentences():
-    text = ("The Linnet beanie, in merino wool. Merino wool, chosen because it lasts. It comes in Charcoal and "
-            "Pink. Hand wash cold. One size fits most; Linnet Rib Beanie. Mixed Charcoal tones.")
+    text = ("The Linnet beanie, in merino wool. Merino wool, chosen because it lasts. It comes in Charcoal "
+            "and Pink. Hand wash cold. One size fits most; Linnet Rib Beanie. Mixed Charcoal tones.")
     exemplar = {"Product": "Linnet Rib Beanie", "Material": "merino wool", "Colour": "Charcoal, Pink",
                 "Care": "Hand wash cold", "Size": "S", "Brand": "Fernhill"}
     product = {"Product": "Ghyll Rib Beanie Two Pack", "Material": "recycled wool blend",
@@ -140,7 +140,8 @@ def test_a_copy_under_way_passes_the_no_repeat_ban(tiny):
     def run(exempt):
         processors = generated_only(settings, width, exempt) + [proc]
         with torch.inference_mode():
-            out = model.generate(**batch, max_new_tokens=len(want), do_sample=False, pad_token_id=tok.pad_token_id,
+            out = model.generate(**batch, max_new_tokens=len(want), do_sample=False,
+                                 pad_token_id=tok.pad_token_id,
                                  logits_processor=LogitsProcessorList(processors))
         return out[0, width:].tolist()
 

@@ -126,7 +126,8 @@ def test_generation_rebuilds_identical_prompts_from_the_saved_template(demo_data
     missing = {p.id: p for p in _catalog().products}
     for rec in _records(demo_data / "to_write.jsonl"):
         product = missing[rec["id"]]
-        assert template.messages(product, exemplars=index.for_product(product, template.exemplars_k)) == rec["prompt"]
+        shown = index.for_product(product, template.exemplars_k, template.exemplar_consensus)
+        assert template.messages(product, exemplars=shown) == rec["prompt"]
     # a described product never gets itself as an exemplar at generation time
     described = next(p for p in _catalog().products if p.id in {e.id for e in index.exemplars})
     assert described.id not in [e.id for e in index.for_product(described, 5)]
@@ -151,8 +152,12 @@ def test_neighbour_baseline_copies_the_nearest_training_description(demo_data):
     test = _records(demo_data / "test.jsonl")
     texts = retrieval.neighbour_baseline(test, train)
     by_id = {r["id"]: r["completion"][0]["content"] for r in train}
+    index = retrieval.ExemplarIndex(retrieval.records_corpus(train))
     for rec, text in zip(test, texts):
-        assert text == by_id[rec["exemplars"][0]["id"]]  # the first exemplar the prompt shows
+        # The top BM25 match (prompts may show another first: consensus ordering), never its own group.
+        top = index.search(rec["title"], rec["attributes"], 1, exclude_ids=[rec["id"]],
+                           exclude_groups=[rec["group"]])
+        assert text == by_id[top[0].id] and top[0].group != rec["group"]
 
 
 def test_product_without_brand_searches_every_product():
@@ -169,3 +174,22 @@ def test_strip_echo_cuts_the_prompt_structure_a_draft_repeats():
     assert t.strip_echo(draft) == "Ghyll Rib Beanie\nA deep rib beanie.\n\n- Deep cuff"
     plain = "Colours: Ochre Stripe and Red Stripe.\nMachine wash at 40."
     assert t.strip_echo(plain) == plain  # a fact-like sentence of the voice stays
+
+
+def test_consensus_shows_the_brands_typical_wording_first():
+    """The most similar product is written unusually; two others share the brand's usual wording (once their
+    facts are swapped for the product's): consensus ordering shows one of those first."""
+    odd = Exemplar(id="odd", title="Ghyll Rib Beanie Deluxe", facts={"Brand": "F", "Material": "merino wool"},
+                   description="Limited run. Ask in the shop.", group="odd")
+    text = "A warm hat. Made from {} that feels good in the hand. Hand wash cold."
+    usual = [Exemplar(id=f"u{i}", title=f"{name} Hat", facts={"Brand": "F", "Material": material},
+                      description=text.format(material), group=f"u{i}")
+             for i, (name, material) in enumerate([("Wren", "alpaca"), ("Kite", "lambswool")])]
+    index = retrieval.ExemplarIndex([odd, *usual])
+    facts = {"Brand": "F", "Material": "merino wool"}
+    assert index.search("Ghyll Rib Beanie", facts, 1)[0].id == "odd"  # BM25 alone
+    assert index.search("Ghyll Rib Beanie", facts, 1, consensus=3)[0].id in {"u0", "u1"}
+    assert [e.id for e in index.search("Ghyll Rib Beanie", facts, 3, consensus=3)][-1] == "odd"
+    # Alike only after the swap: their own materials differ, the product's goes in both.
+    order = retrieval.consensus_order(usual + [odd], "Ghyll Rib Beanie", facts, [0, 1, 2])
+    assert order[-1] == 2

@@ -228,12 +228,14 @@ def prepare_dataset(
     records: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for p, g, s, marked in zip(cleaned, groups, splits, marks, strict=True):
         shown = train_index.search(p.title, product_facts(p), k, exclude_ids=[p.id], exclude_groups=[g],
-                                   prefer_different_facts=s == "train")
+                                   prefer_different_facts=s == "train",
+                                   consensus=0 if s == "train" else template.exemplar_consensus)
         # Training prompts ask for their reference's length; val/test ask what generation would.
         words = template.snap_words(len(p.description.split())) if s == "train" and buckets else None
         records[s].append(_record(p, g, template, True, shown, words))
         records[s][-1]["reference_unsupported"] = marked
-    to_write = [_record(p, p.group or p.id, template, False, full_index.for_product(p, k)) for p in missing]
+    to_write = [_record(p, p.group or p.id, template, False,
+                        full_index.for_product(p, k, template.exemplar_consensus)) for p in missing]
     # Generation's default token budget: the training descriptions' lengths (dataset/lengths.py).
     template.length = length_profile([r["completion"][0]["content"] for r in records["train"]])
 

@@ -134,6 +134,9 @@ class PromptTemplate:
     """Attribute names rendered first, in this order (case-insensitive); others follow alphabetically."""
     exemplars_k: int = 0
     """Similar described products of the brand shown before the product (retrieve-and-edit); 0 = none."""
+    exemplar_consensus: int = 0
+    """Generation (and val/test prompts): of the best this many BM25 candidates, show first the one whose
+    description, with the product's facts swapped in, is most like the others' (retrieval.py); 0 = off."""
     exemplar_budget: int = 320
     """Budget for all exemplar blocks together, in `count_tokens` pieces; descriptions are cut to fit."""
     exemplar_line: str = "A description the shop wrote for another product (its facts are not this product's):"

@@ -96,7 +96,8 @@ class Engine(ABC):
         """The similar described products shown in the product's prompt (never the product itself)."""
         if self.exemplar_index is None or not self.template.exemplars_k:
             return []
-        return self.exemplar_index.for_product(product, self.template.exemplars_k)
+        return self.exemplar_index.for_product(product, self.template.exemplars_k,
+                                               self.template.exemplar_consensus)
 
     def avoid_for(self, product: Product) -> list[str]:
         """Words of the product's exemplars' facts and titles that its own facts lack (banned in decoding)."""
