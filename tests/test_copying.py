@@ -109,6 +109,9 @@ def test_swap_facts_puts_the_products_values_into_the_exemplars_sentences():
     assert "Mixed Charcoal tones" in out  # one value of a list alone is not the list: left alone
     assert "One size" in out  # a one-letter value is never looked for in prose
     assert swap_facts(text, exemplar, {}) == text
+    origin = swap_facts("Knitted in Leicestershire, UK, by people we know.",
+                        {"Origin": "Knitted in Leicestershire, UK"}, {"Origin": "Made in Cumbria, UK"})
+    assert origin == "Made in Cumbria, UK, by people we know."  # a value with a comma is not a list
     # A value the prompt cut to its budget is not the whole value: nothing is swapped for it.
     assert "merino wool" in swap_facts(text, exemplar, {**product, "Material": "recycled wool bl…"})
 

@@ -58,6 +58,9 @@ def swap_facts(text: str, exemplar: dict[str, str], product: dict[str, str],
         old_values, new_values = _VALUES.split(value.strip()), _VALUES.split(new.strip())
         if [v.casefold() for v in old_values] != [v.casefold() for v in new_values]:
             swaps |= {form: _joined(new_values) for form in _forms(old_values)}
+            # Written out as the fact is ("Knitted in Leicestershire, UK"): the product's, as it is, not
+            # read as a list ("Made in Cumbria and UK").
+            swaps[value.strip()] = new.strip()
     swaps = {k.casefold(): v for k, v in swaps.items() if k.strip()}
     if not swaps:
         return text
