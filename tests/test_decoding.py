@@ -292,6 +292,8 @@ def test_evaluate_strict_alone_reuses_the_greedy_drafts(eval_data, tiny_model_di
     result = json.loads(out.strip().splitlines()[-1])
     assert result["tuned_best_of"]["unsupported_per_output"] == 0.0
     assert len(loads) == 2  # tuned and base: the strict block ran no model of its own
+    assert result["decoding_best_of"]["strict"] is True and result["decoding_best_of"]["do_sample"] is False
+    assert "greedy drafts with `--strict`" in (tmp_path / "report" / "report.md").read_text()
     rows = [json.loads(line) for line in (tmp_path / "report" / "predictions.jsonl").read_text().splitlines()]
     tuned = {r["id"]: r["text"] for r in rows if r["system"] == "tuned"}
     strict = {r["id"]: r["text"] for r in rows if r["system"] == "tuned_best_of"}

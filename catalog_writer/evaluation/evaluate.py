@@ -174,6 +174,7 @@ def run_evaluation(
 
     settings = decoding_settings(test_file, batch_size, copy_bias)  # a bad option fails before any file is read
     picked = replace(settings, best_of=best_of, strict=strict).validate()
+    strict_only = best_of == 1 and strict and reward is None
     if (best_of > 1 or strict) and adapter is None:
         raise CatalogWriterError("--best-of and --strict choose among the tuned adapter's drafts: give --adapter")
     if reward is not None:
@@ -210,13 +211,14 @@ def run_evaluation(
             preds["tuned"], versions["tuned"] = generate_system(
                 "tuned", records, settings, base_model, tuned, store, progress, avoid)
             free_memory()
-            if best_of == 1 and strict and reward is None:  # greedy: the same drafts, so no second run
+            if strict_only:  # greedy: the same drafts, so no second run
                 preds["tuned_best_of"] = strict_drafts(records, preds["tuned"], Path(test_file).parent)
                 versions["tuned_best_of"] = f"{versions['tuned']} --strict"
                 if store is not None:
-                    append_jsonl(store, [{"system": "tuned_best_of", "id": str(r["id"]), "raw": raw, "text": text,
-                                          "model_version": versions["tuned_best_of"]}
-                                         for r, raw, text in zip(records, preds["tuned"], preds["tuned_best_of"])])
+                    pairs = zip(records, preds["tuned"], preds["tuned_best_of"])
+                    append_jsonl(store, [{"system": "tuned_best_of", "id": str(r["id"]), "raw": raw,
+                                          "text": text, "model_version": versions["tuned_best_of"]}
+                                         for r, raw, text in pairs])
             elif best_of > 1 or strict:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
                     "tuned_best_of", records, picked, base_model, tuned, store, progress, avoid,
@@ -235,7 +237,8 @@ def run_evaluation(
         "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
         "adapter": str(adapter) if adapter else None, "adapter_version": versions.get("tuned"),
         "decoding": asdict(settings.effective()),
-        **({"decoding_best_of": asdict(picked.effective()),
+        # --strict alone: the greedy drafts themselves, their unsupported sentences dropped.
+        **({"decoding_best_of": asdict((replace(settings, strict=True) if strict_only else picked).effective()),
             "best_of_ranking": f"reward model {reward}" if reward else "claim checker"} if "tuned_best_of" in preds
            else {}),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -283,6 +286,8 @@ def print_summary(result: dict) -> None:
         rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
             != "claim checker" else "the most faithful"
         console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
-                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
+                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''})."
+                      if best["best_of"] > 1 or best["do_sample"] else
+                      "tuned_best_of: the tuned drafts with --strict (sentences with an unsupported claim dropped).")
     if result.get("report"):
         console.print(f"Report: {result['report']}")

@@ -111,8 +111,10 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         (f"- Adapter: `{result['adapter']}` ({result['adapter_version']})" if result.get("adapter")
          else "- Adapter: none (base model and copy baseline only)"),
         f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
-        *([f"- tuned_best_of: the same adapter, the most faithful of several samples per product: "
-           f"`{json.dumps(result['decoding_best_of'])}`"] if result.get("decoding_best_of") else []),
+        *([f"- tuned_best_of: the same adapter, "
+           + ("the most faithful of several samples per product" if result["decoding_best_of"]["best_of"] > 1
+              else "its greedy drafts with `--strict` (sentences with an unsupported claim dropped)")
+           + f": `{json.dumps(result['decoding_best_of'])}`"] if result.get("decoding_best_of") else []),
         f"- Evaluated at: {result['evaluated_at']}", "",
         "## Metrics", "",
         "| metric | better | " + " | ".join(_label(s, result) for s in columns) + " |",
