@@ -184,12 +184,16 @@ def consensus_order(candidates: list[Exemplar], title: str, facts: dict[str, str
     likely shares (a minimum-Bayes-risk choice with the candidates standing in for the unseen reference);
     the most similar product alone may be written unusually."""
     from catalog_writer.dataset.swap import swap_facts
-    from catalog_writer.quality.metrics import rouge_scores
+    from catalog_writer.quality.metrics import rouge_l
 
     product = {"Product": title, **facts}
     texts = [swap_facts(c.description, {"Product": c.title, **c.facts}, product) for c in candidates]
-    centrality = [sum(rouge_scores(a, b)["rougeL"] for j, b in enumerate(texts) if j != i)
-                  for i, a in enumerate(texts)]
+    centrality = [0.0] * len(texts)
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):  # F1 is symmetric: each pair once
+            score = rouge_l(texts[i], texts[j])
+            centrality[i] += score
+            centrality[j] += score
     return [keys[i] for i in sorted(range(len(keys)), key=lambda i: (-centrality[i], i))]
 
 

@@ -96,8 +96,19 @@ class Engine(ABC):
         """The similar described products shown in the product's prompt (never the product itself)."""
         if self.exemplar_index is None or not self.template.exemplars_k:
             return []
-        return self.exemplar_index.for_product(product, self.template.exemplars_k,
-                                               self.template.exemplar_consensus)
+        from catalog_writer.dataset.prompts import product_facts
+
+        # The prompt, the leakage ban and the claim checker each ask for the same product: search once
+        # (a consensus search compares 5 descriptions by ROUGE-L, ~0.1 s). The facts are in the key, since
+        # the UI edits them.
+        key = (product.id, product.title, tuple(product_facts(product).items()))
+        shown = self.__dict__.setdefault("_shown", {})
+        if key not in shown:
+            if len(shown) >= 4096:
+                shown.clear()
+            shown[key] = self.exemplar_index.for_product(product, self.template.exemplars_k,
+                                                         self.template.exemplar_consensus)
+        return shown[key]
 
     def avoid_for(self, product: Product) -> list[str]:
         """Words of the product's exemplars' facts and titles that its own facts lack (banned in decoding)."""

@@ -87,17 +87,22 @@ def faithfulness_flags(text: str, facts: dict, title: str = "", keys=None, house
     }
 
 
-@lru_cache(maxsize=1)
-def _rouge():
+@lru_cache(maxsize=2)
+def _rouge(types: tuple[str, ...] = ("rouge1", "rouge2", "rougeL")):
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    return rouge_scorer.RougeScorer(list(types), use_stemmer=True)
 
 
 def rouge_scores(pred: str, ref: str) -> dict[str, float]:
     """ROUGE-1/2/L F1 with the `rouge-score` package (Porter stemming); accents folded first."""
     scores = _rouge().score(_fold(ref), _fold(pred))  # score(target, prediction)
     return {k: s.fmeasure for k, s in scores.items()}
+
+
+def rouge_l(a: str, b: str) -> float:
+    """ROUGE-L F1 alone (as in `rouge_scores`; symmetric in a and b), for callers comparing many pairs."""
+    return _rouge(("rougeL",)).score(_fold(b), _fold(a))["rougeL"].fmeasure
 
 
 def word_count(text: str) -> int:
