@@ -12,9 +12,10 @@ from __future__ import annotations
 import difflib
 import re
 
+from catalog_writer.quality.text import values
+
 SKIP_KEYS = {"brand", "category", "tags"}
 """Facts never swapped: the same for the whole brand, a path no copy quotes, or search keywords."""
-_VALUES = re.compile(r"\s*(?:[,;|]|\s/\s)\s*")
 
 
 def _forms(values: list[str]) -> list[str]:
@@ -55,8 +56,8 @@ def swap_facts(text: str, exemplar: dict[str, str], product: dict[str, str],
         new = product.get(key)
         if key == title_key or key.casefold() in SKIP_KEYS or not new or "…" in value + new:
             continue
-        old_values, new_values = _VALUES.split(value.strip()), _VALUES.split(new.strip())
-        if [v.casefold() for v in old_values] != [v.casefold() for v in new_values]:
+        old_values, new_values = values(value), values(new)  # the checker's split: flags ("Yes") drop out
+        if old_values and new_values and [v.casefold() for v in old_values] != [v.casefold() for v in new_values]:
             swaps |= {form: _joined(new_values) for form in _forms(old_values)}
             # Written out as the fact is ("Knitted in Leicestershire, UK"): the product's, as it is, not
             # read as a list ("Made in Cumbria and UK").
