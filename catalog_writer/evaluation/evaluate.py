@@ -15,7 +15,7 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
-from catalog_writer.evaluation.picking import record_picker, strict_drafts
+from catalog_writer.evaluation.picking import greedy_strict, record_picker, strict_drafts
 from catalog_writer.training.adapter import Adapter, open_adapter
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
     attribute_coverage,
@@ -287,7 +287,7 @@ def print_summary(result: dict) -> None:
             != "claim checker" else "the most faithful"
         console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
                       f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''})."
-                      if best["best_of"] > 1 or best["do_sample"] else
+                      if not greedy_strict(best) else
                       "tuned_best_of: the tuned drafts with --strict (sentences with an unsupported claim dropped).")
     if result.get("report"):
         console.print(f"Report: {result['report']}")

@@ -33,8 +33,10 @@ def record_picker(strict: bool, data_dir: Path, reward: Path | None = None):
 
 def strict_drafts(records: list[dict], drafts: list[str], data_dir: Path) -> list[str]:
     """Each draft without its sentences that carry an unsupported claim (as `--strict` writes them)."""
-    from catalog_writer.inference.selection import Checker
-    from catalog_writer.quality.house import load_house
+    choose = record_picker(True, data_dir)
+    return [choose(r, [d])[1] for r, d in zip(records, drafts)]
 
-    house = load_house(data_dir)
-    return [Checker.for_record(r, house).strict(d) for r, d in zip(records, drafts)]
+
+def greedy_strict(decoding: dict) -> bool:
+    """Whether a `tuned_best_of` block's decoding is `--strict` on the greedy drafts, not best-of sampling."""
+    return decoding["best_of"] <= 1 and not decoding["do_sample"]

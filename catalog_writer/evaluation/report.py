@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from catalog_writer.core.fileio import atomic_write, write_json_atomic
+from catalog_writer.evaluation.picking import greedy_strict
 from catalog_writer.quality.metrics import unsupported_claims, word_count
 
 SYSTEM_COLOURS = {"tuned": "#2b6cb0", "tuned_best_of": "#319795", "base": "#a0aec0", "copy": "#dd6b20",
@@ -112,8 +113,8 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
          else "- Adapter: none (base model and copy baseline only)"),
         f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
         *([f"- tuned_best_of: the same adapter, "
-           + ("the most faithful of several samples per product" if result["decoding_best_of"]["best_of"] > 1
-              else "its greedy drafts with `--strict` (sentences with an unsupported claim dropped)")
+           + ("its greedy drafts with `--strict` (sentences with an unsupported claim dropped)"
+              if greedy_strict(result["decoding_best_of"]) else "the most faithful of several samples per product")
            + f": `{json.dumps(result['decoding_best_of'])}`"] if result.get("decoding_best_of") else []),
         f"- Evaluated at: {result['evaluated_at']}", "",
         "## Metrics", "",
