@@ -46,6 +46,8 @@ def test_cli_args_reproduce_settings():
     s = GenerationSettings(do_sample=True, temperature=0.9, target_words=60, best_of=3)
     assert s.cli_args() == ["--sample", "--temperature", "0.9", "--best-of", "3", "--target-words", "60"]
     assert GenerationSettings().cli_args() == []
+    assert GenerationSettings(strict=False).cli_args() == ["--no-strict"]
+    assert GenerationSettings(strict=True).cli_args() == ["--strict"]
 
 
 def test_budget_order():
@@ -160,8 +162,11 @@ def test_prepare_saves_the_profile_and_evaluation_uses_it(tmp_path):
 
     demo = Path(__file__).resolve().parent.parent / "data" / "demo-catalog.csv"
     manifest = pairs.prepare_dataset(read_catalog(demo), tmp_path / "data", seed=13)
-    length = PromptTemplate.load(tmp_path / "data" / "template.json").length
+    template = PromptTemplate.load(tmp_path / "data" / "template.json")
+    length = template.length
     assert length == manifest["template"]["length"]
+    # the brand's own claim share, which turns --strict on by default (the demo's copy is mostly faithful)
+    assert template.reference_unsupported_share == manifest["claims"]["share"]["train"] < 0.25
     assert length["n"] == manifest["counts"]["train"] and 55 <= length["median_words"] <= 80
     assert 100 <= length["max_new_tokens"] < 160  # the demo's references are ~70 words
     settings = decoding_settings(tmp_path / "data" / "test.jsonl", batch_size=4)
@@ -218,6 +223,14 @@ def test_strict_drops_unsupported_sentences():
     # strict candidates compete on what they keep: the one left with full coverage wins
     (d,) = Canned(CANDIDATES[:3]).generate([product], GenerationSettings(strict=True, best_of=3))[0]
     assert d.text == "An alpaca blend scarf in Slate and Moss."
+    # by default strict follows the voice: on when its own references are mostly faithful
+    engine = Canned(CANDIDATES[2:3])
+    engine.template.reference_unsupported_share = 0.1
+    (d,) = engine.generate([product], GenerationSettings())[0]
+    assert d.text == "An alpaca blend scarf in Slate and Moss." and d.settings["strict"] is True
+    engine.template.reference_unsupported_share = 0.6
+    (d,) = engine.generate([product], GenerationSettings())[0]
+    assert "OEKO-TEX" in d.text and d.settings["strict"] is False
 
 
 def test_generator_decodes_best_of_candidates(tiny_model_dir):
@@ -276,8 +289,9 @@ def test_evaluate_best_of_block(eval_data, tiny_model_dir, tmp_path, capsys, mon
     assert sorted(r["system"] for r in rows).count("tuned_best_of") == 2
 
 
-def test_evaluate_strict_alone_reuses_the_greedy_drafts(eval_data, tiny_model_dir, tmp_path, capsys, monkeypatch):
-    """--strict without --best-of: the greedy drafts minus their unsupported sentences, no second run."""
+def test_evaluate_strict_strips_the_greedy_drafts(eval_data, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """--strict: tuned and base are the greedy drafts minus their unsupported sentences (no second run),
+    and tuned_plain keeps the drafts before."""
     import json
 
     from catalog_writer.inference import generate
@@ -290,15 +304,40 @@ def test_evaluate_strict_alone_reuses_the_greedy_drafts(eval_data, tiny_model_di
                              capsys, monkeypatch)
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["tuned_best_of"]["unsupported_per_output"] == 0.0
-    assert len(loads) == 2  # tuned and base: the strict block ran no model of its own
-    assert result["decoding_best_of"]["strict"] is True and result["decoding_best_of"]["do_sample"] is False
-    assert "greedy drafts with `--strict`" in (tmp_path / "report" / "report.md").read_text()
-    rows = [json.loads(line) for line in (tmp_path / "report" / "predictions.jsonl").read_text().splitlines()]
-    tuned = {r["id"]: r["text"] for r in rows if r["system"] == "tuned"}
-    strict = {r["id"]: r["text"] for r in rows if r["system"] == "tuned_best_of"}
-    assert strict.keys() == tuned.keys()
-    assert all(len(strict[i]) <= len(tuned[i]) for i in tuned)
+    assert result["tuned"]["unsupported_per_output"] == result["base"]["unsupported_per_output"] == 0.0
+    assert set(result["tuned_plain"]) == set(result["tuned"]) and "tuned_best_of" not in result
+    assert len(loads) == 2  # tuned and base: strict ran no model of its own
+    assert result["decoding"]["strict"] is True and result["strict_from"] == "--strict"
+    assert result["tuned"]["model_version"].endswith(" --strict")
+    assert "tuned_plain: the same tuned drafts before" in (tmp_path / "report" / "report.md").read_text()
+    assert result["tuned"]["mean_words"] <= result["tuned_plain"]["mean_words"]
+
+
+@pytest.mark.parametrize(("share", "flag", "strict"), [(0.1, None, True), (0.6, None, False), (None, None, False),
+                                                       (0.1, "--no-strict", False), (0.6, "--strict", True)])
+def test_strict_default_follows_the_brands_claim_share(eval_data, tiny_model_dir, capsys, monkeypatch,
+                                                       share, flag, strict):
+    """Without --strict/--no-strict, strict is on when few of the brand's own reference sentences are
+    flagged (template.reference_unsupported_share <= 0.25), for evaluate as for generation."""
+    import json
+
+    from catalog_writer.dataset.prompts import PromptTemplate
+    from catalog_writer.inference.settings import STRICT_AUTO_SHARE
+
+    test_file, adapter = eval_data
+    path = test_file.parent / "template.json"
+    template = PromptTemplate.load(path)
+    template.reference_unsupported_share = share
+    template.save(path)
+    assert GenerationSettings(strict=None if flag is None else flag == "--strict").effective(
+        None, share).strict is strict
+    assert (GenerationSettings().strict_for(STRICT_AUTO_SHARE), GenerationSettings().strict_for(0.26)) == (True, False)
+    code, out, err = run_cli(["evaluate", test_file, "--json", "--batch-size", "2", "--base-model", tiny_model_dir,
+                              *([flag] if flag else [])], capsys, monkeypatch)
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["decoding"]["strict"] is strict
+    assert result["base"]["model_version"].endswith("--strict") is strict
 
 
 def test_evaluate_best_of_needs_an_adapter(eval_data, capsys, monkeypatch):

@@ -238,6 +238,8 @@ def prepare_dataset(
                         full_index.for_product(p, k, template.exemplar_consensus)) for p in missing]
     # Generation's default token budget: the training descriptions' lengths (dataset/lengths.py).
     template.length = length_profile([r["completion"][0]["content"] for r in records["train"]])
+    # The brand's own claim share decides generation's default --strict (inference/settings.py).
+    template.reference_unsupported_share = claim_stats["share"].get("train", claim_stats["share_all"])
 
     source = Path(cat.path)
     manifest = {

@@ -156,6 +156,10 @@ class PromptTemplate:
     length: dict | None = None
     """Word counts of the training descriptions and the token budget generation uses by default
     (`dataset.lengths.length_profile`; None: the generation default)."""
+    reference_unsupported_share: float | None = None
+    """Share of the training descriptions' sentences with a claim their facts do not back (`prepare`'s
+    claim check); generation turns `--strict` on by default when it is low (inference/settings.py).
+    None: not measured (older templates), strict off unless asked for."""
     version: int = TEMPLATE_VERSION
     """Template format version; loading a newer one is refused."""
 

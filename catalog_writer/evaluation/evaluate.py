@@ -15,7 +15,7 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
-from catalog_writer.evaluation.picking import greedy_strict, record_picker, strict_drafts
+from catalog_writer.evaluation.picking import record_picker, strict_drafts
 from catalog_writer.training.adapter import Adapter, open_adapter
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
     attribute_coverage,
@@ -29,7 +29,7 @@ from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the te
     unsupported_claims,
 )
 
-SYSTEMS = ("tuned", "tuned_best_of", "base", "copy", "neighbour")
+SYSTEMS = ("tuned", "tuned_plain", "tuned_best_of", "base", "copy", "neighbour")
 PREDICTIONS = "predictions.jsonl"
 
 
@@ -49,15 +49,22 @@ def load_records(test_file: Path, limit: int | None = None) -> list[dict]:
     return records
 
 
-def decoding_settings(test_file: Path, batch_size: int, copy_bias: float | None = None):
-    """Greedy decoding, the generation defaults otherwise; the dataset's word target and token budget."""
+def dataset_template(test_file: Path):
+    """The prompt template `prepare` wrote beside the test file (the default template without one)."""
     from catalog_writer.dataset.prompts import PromptTemplate
-    from catalog_writer.inference.generate import GenerationSettings
 
     path = Path(test_file).parent / "template.json"
-    template = PromptTemplate.load(path) if path.exists() else PromptTemplate()
+    return PromptTemplate.load(path) if path.exists() else PromptTemplate()
+
+
+def decoding_settings(test_file: Path, batch_size: int, copy_bias: float | None = None):
+    """Greedy decoding, the generation defaults otherwise; the dataset's word target and token budget.
+    `strict` stays False here: the greedy drafts are generated whole and stripped afterwards."""
+    from catalog_writer.inference.generate import GenerationSettings
+
+    template = dataset_template(test_file)
     settings = GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size,
-                                  target_words=template.target_words)
+                                  target_words=template.target_words, strict=False)
     if copy_bias is not None:
         settings = replace(settings, copy_bias=copy_bias)
     settings.validate()
@@ -158,25 +165,28 @@ def run_evaluation(
     ban_exemplar_facts: bool = True,
     with_base: bool = True,
     best_of: int = 1,
-    strict: bool = False,
+    strict: bool | None = None,
     reward: Path | None = None,
     copy_bias: float | None = None,
 ) -> dict:
     """Score tuned (if an adapter is given), base, copy and neighbour systems; print, report, return the
     result. With `ban_exemplar_facts` decoding bans words of each prompt's exemplars' facts that the
-    product lacks (as generation does). With `best_of` > 1 or `strict` the adapter runs once more, keeping
-    the most faithful of `best_of` samples per product (strict: without unsupported sentences), scored
-    as the block `tuned_best_of`; `reward` (a reward model folder) ranks those samples instead."""
+    product lacks (as generation does). `strict` (None: generation's default for the dataset's brand,
+    see GenerationSettings.strict) drops the unsupported sentences of the tuned and base drafts, as
+    `generate` writes them; the drafts before it are the block `tuned_plain`. With `best_of` > 1 the
+    adapter runs once more, keeping the most faithful of `best_of` samples per product, scored as the
+    block `tuned_best_of`; `reward` (a reward model folder) ranks those samples instead."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from catalog_writer.training import modeling, weights
 
     settings = decoding_settings(test_file, batch_size, copy_bias)  # a bad option fails before any file is read
-    picked = replace(settings, best_of=best_of, strict=strict).validate()
-    strict_only = best_of == 1 and strict and reward is None
-    if (best_of > 1 or strict) and adapter is None:
-        raise CatalogWriterError("--best-of and --strict choose among the tuned adapter's drafts: give --adapter")
+    share = dataset_template(test_file).reference_unsupported_share
+    strict_on = replace(settings, strict=strict).strict_for(share)
+    picked = replace(settings, best_of=best_of, strict=strict_on).validate()
+    if best_of > 1 and adapter is None:
+        raise CatalogWriterError("--best-of chooses among the tuned adapter's drafts: give --adapter")
     if reward is not None:
         from catalog_writer.inference.reward_scorer import read_reward_meta
 
@@ -211,22 +221,21 @@ def run_evaluation(
             preds["tuned"], versions["tuned"] = generate_system(
                 "tuned", records, settings, base_model, tuned, store, progress, avoid)
             free_memory()
-            if strict_only:  # greedy: the same drafts, so no second run
-                preds["tuned_best_of"] = strict_drafts(records, preds["tuned"], Path(test_file).parent)
-                versions["tuned_best_of"] = f"{versions['tuned']} --strict"
-                if store is not None:
-                    pairs = zip(records, preds["tuned"], preds["tuned_best_of"])
-                    append_jsonl(store, [{"system": "tuned_best_of", "id": str(r["id"]), "raw": raw,
-                                          "text": text, "model_version": versions["tuned_best_of"]}
-                                         for r, raw, text in pairs])
-            elif best_of > 1 or strict:
+            if best_of > 1:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
                     "tuned_best_of", records, picked, base_model, tuned, store, progress, avoid,
-                    pick=record_picker(strict, Path(test_file).parent, reward))
+                    pick=record_picker(strict_on, Path(test_file).parent, reward))
                 free_memory()
         if with_base:  # off only in benchmarks that tune other things (it costs as much as the tuned run)
             preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None,
                                                               store, progress, avoid)
+    if strict_on:  # as `generate` writes them: the greedy drafts without their unsupported sentences
+        if "tuned" in preds:
+            preds["tuned_plain"], versions["tuned_plain"] = preds["tuned"], versions["tuned"]
+        for name in ("tuned", "base"):
+            if name in preds:
+                preds[name] = strict_drafts(records, preds[name], Path(test_file).parent)
+                versions[name] += " --strict"
     preds["copy"], versions["copy"] = [copy_baseline(r) for r in records], "copy"
     if train:  # the description of the most similar training product, as is
         from catalog_writer.dataset.retrieval import neighbour_baseline
@@ -236,9 +245,10 @@ def run_evaluation(
     result: dict = {
         "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
         "adapter": str(adapter) if adapter else None, "adapter_version": versions.get("tuned"),
-        "decoding": asdict(settings.effective()),
-        # --strict alone: the greedy drafts themselves, their unsupported sentences dropped.
-        **({"decoding_best_of": asdict((replace(settings, strict=True) if strict_only else picked).effective()),
+        "decoding": asdict(replace(settings, strict=strict_on).effective()),
+        "strict_from": ("--strict" if strict else "--no-strict") if strict is not None else
+        f"default: the brand's reference sentences with an unsupported claim {share if share is not None else 'unmeasured'}",
+        **({"decoding_best_of": asdict(picked.effective()),
             "best_of_ranking": f"reward model {reward}" if reward else "claim checker"} if "tuned_best_of" in preds
            else {}),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -286,8 +296,9 @@ def print_summary(result: dict) -> None:
         rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
             != "claim checker" else "the most faithful"
         console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
-                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''})."
-                      if not greedy_strict(best) else
-                      "tuned_best_of: the tuned drafts with --strict (sentences with an unsupported claim dropped).")
+                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
+    if "tuned_plain" in result:
+        console.print(f"Strict ({result['strict_from']}): tuned and base without their sentences with an "
+                      "unsupported claim; tuned_plain: the same tuned drafts before.")
     if result.get("report"):
         console.print(f"Report: {result['report']}")

@@ -36,7 +36,3 @@ def strict_drafts(records: list[dict], drafts: list[str], data_dir: Path) -> lis
     choose = record_picker(True, data_dir)
     return [choose(r, [d])[1] for r, d in zip(records, drafts)]
 
-
-def greedy_strict(decoding: dict) -> bool:
-    """Whether a `tuned_best_of` block's decoding is `--strict` on the greedy drafts, not best-of sampling."""
-    return decoding["best_of"] <= 1 and not decoding["do_sample"]

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 from catalog_writer.core.fileio import atomic_write, write_json_atomic
-from catalog_writer.evaluation.picking import greedy_strict
 from catalog_writer.quality.metrics import unsupported_claims, word_count
 
-SYSTEM_COLOURS = {"tuned": "#2b6cb0", "tuned_best_of": "#319795", "base": "#a0aec0", "copy": "#dd6b20",
+SYSTEM_COLOURS = {"tuned": "#2b6cb0", "tuned_plain": "#90cdf4", "tuned_best_of": "#319795", "base": "#a0aec0", "copy": "#dd6b20",
                   "neighbour": "#805ad5", "reference": "#38a169"}
 METRIC_ROWS = [
     ("rouge1", "ROUGE-1 F1", "higher"), ("rouge2", "ROUGE-2 F1", "higher"), ("rougeL", "ROUGE-L F1", "higher"),
@@ -112,10 +111,11 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         (f"- Adapter: `{result['adapter']}` ({result['adapter_version']})" if result.get("adapter")
          else "- Adapter: none (base model and copy baseline only)"),
         f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
-        *([f"- tuned_best_of: the same adapter, "
-           + ("its greedy drafts with `--strict` (sentences with an unsupported claim dropped)"
-              if greedy_strict(result["decoding_best_of"]) else "the most faithful of several samples per product")
-           + f": `{json.dumps(result['decoding_best_of'])}`"] if result.get("decoding_best_of") else []),
+        *([f"- Strict ({result.get('strict_from')}): tuned and base drafts without their sentences with an "
+           "unsupported claim, as `generate` writes them; tuned_plain: the same tuned drafts before"]
+          if "tuned_plain" in result else []),
+        *([f"- tuned_best_of: the same adapter, the most faithful of several samples per product: "
+           f"`{json.dumps(result['decoding_best_of'])}`"] if result.get("decoding_best_of") else []),
         f"- Evaluated at: {result['evaluated_at']}", "",
         "## Metrics", "",
         "| metric | better | " + " | ".join(_label(s, result) for s in columns) + " |",

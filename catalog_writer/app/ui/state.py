@@ -36,6 +36,8 @@ def voices() -> dict[str, Path | None]:
 
 
 ACTIVE = " (active)"
+STRICT_CHOICES = {"voice default": None, "on": True, "off": False}
+"""The Strict picker: the voice's default (on where its own copy mostly passes the claim checker), or forced."""
 """Suffix of an active version's label in the voice pickers."""
 
 
@@ -178,12 +180,12 @@ def settings_input(prefix: str, variants: bool = True):
                               help=describe("num_variants"))
     c2 = st.columns(4)
     best_of = c2[0].number_input("Best of", 1, 8, d.best_of, key=f"{prefix}_best_of", help=describe("best_of"))
-    strict = c2[1].checkbox("Strict", d.strict, key=f"{prefix}_strict", help=describe("strict"))
+    strict = c2[1].selectbox("Strict", list(STRICT_CHOICES), key=f"{prefix}_strict", help=describe("strict"))
     copy = c2[2].number_input("Copy guidance", 0.0, 20.0, float(d.copy_bias), 0.5, key=f"{prefix}_copy",
                               help=describe("copy_bias"))
     return GenerationSettings(do_sample=decoding == "sample", temperature=float(temperature),
                               target_words=int(target) or None, num_variants=int(n), best_of=int(best_of),
-                              strict=bool(strict), copy_bias=float(copy))
+                              strict=STRICT_CHOICES[strict], copy_bias=float(copy))
 
 
 def rerun_when_finished(job, status: dict, prefix: str) -> None:
