@@ -36,7 +36,8 @@ CATALOGS = {
 SYSTEMS = ("tuned", "tuned_plain", "neighbour", "copy", "base", "reference")
 LABELS = {"tuned_plain": "tuned --no-strict"}
 METRICS = (("rougeL", "ROUGE-L"), ("coverage", "coverage"), ("unsupported_per_output", "unsupported / output"),
-           ("outputs_with_unsupported", "outputs with unsupported"), ("mean_words", "mean words"))
+           ("outputs_with_unsupported", "outputs with unsupported"), ("mean_words", "mean words"),
+           ("near_twins", "near twins among outputs"), ("twins_of_published", "twins of a published page"))
 
 
 def recipe_with(config: Path, overrides: list[str], folder: Path) -> Path:
@@ -75,7 +76,7 @@ def print_table(name: str, result: dict, seconds: dict[str, float]) -> None:
     for s in shown:
         table.add_column(LABELS.get(s, s), justify="right")
     for key, label in METRICS:
-        table.add_row(label, *(f"{result[s][key]:.3f}" for s in shown))
+        table.add_row(label, *("-" if result[s].get(key) is None else f"{result[s][key]:.3f}" for s in shown))
     console = Console()
     console.print(table)
     for system in (s for s in ("tuned", "tuned_plain") if s in result):

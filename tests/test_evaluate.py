@@ -87,6 +87,8 @@ def test_run_evaluation_end_to_end(test_file, adapter, tmp_path, capsys, monkeyp
     assert "| title | reference | tuned | base | copy | neighbour |" in md and "Harbour Rain Jacket" in md
     # The neighbour baseline is the nearest training product's description, unedited (same brand only).
     assert "A nylon poncho for the harbour." in md and printed["neighbour"]["model_version"] == "neighbour"
+    # ... so every one of its outputs repeats a published page; the human references repeat none here.
+    assert printed["neighbour"]["twins_of_published"] == 1.0 and printed["reference"]["twins_of_published"] == 0.0
     for png in ("rouge.png", "faithfulness.png", "length.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in md

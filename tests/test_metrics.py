@@ -117,3 +117,15 @@ def test_copy_baseline_content():
 def test_length_scores():
     out = score_lengths(["one two three", "one"], ["one two three four five six", "one two"])
     assert out == {"mean_words": 2.0, "reference_mean_words": 4.0, "length_ratio": pytest.approx(0.5)}
+
+
+def test_near_twins_find_pages_a_shop_would_not_publish_twice():
+    from catalog_writer.quality.metrics import near_twins, twin_flags
+
+    page = "Soft merino socks for long walks. Reinforced heel and toe. Machine wash at 30."
+    swapped = "Soft alpaca socks for long walks. Reinforced heel and toe. Machine wash at 30."
+    other = "A stoneware mug thrown by hand in Stoke. Dishwasher safe."
+    assert twin_flags([swapped, other], [page]) == [True, False]  # one word swapped is still the same page
+    assert near_twins([page, swapped, other]) == pytest.approx(2 / 3)
+    assert near_twins([page, other]) == 0.0 and near_twins([page]) == 0.0
+    assert twin_flags([""], [page]) == [False]

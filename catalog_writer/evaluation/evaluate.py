@@ -256,11 +256,12 @@ def run_evaluation(
     from catalog_writer.quality.house import load_house
 
     house = load_house(Path(test_file).parent)  # the brand's voice phrases are not claims (None when absent)
+    published = [r["completion"][0]["content"] for r in train if r.get("completion")]  # the shop's pages
     for name, texts in preds.items():
-        result[name] = {"model_version": versions[name], **score_system(texts, records, house)}
+        result[name] = {"model_version": versions[name], **score_system(texts, records, house, published)}
     # The human references through the same checks: how many "unsupported" claims real copy makes.
     refs = [r["completion"][0]["content"] for r in records]
-    result["reference"] = {"model_version": "reference", **score_system(refs, records, house)}
+    result["reference"] = {"model_version": "reference", **score_system(refs, records, house, published)}
     if adapter is not None:
         result["registry_updated"] = _merge_into_registry(Path(adapter), result)
     if report_dir is not None:
@@ -286,12 +287,16 @@ def print_summary(result: dict) -> None:
         version = result[s]["model_version"]
         table.add_column(s if version == s else f"{s}\n{version}", justify="right")
     for metric in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "outputs_with_unsupported",
-                   "mean_words", "reference_mean_words", "length_ratio", "distinct_2"):
-        table.add_row(metric, *(f"{result[s][metric]:.3f}" for s in systems))
+                   "mean_words", "reference_mean_words", "length_ratio", "distinct_2", "near_twins",
+                   "twins_of_published"):
+        table.add_row(metric, *("-" if result[s].get(metric) is None else f"{result[s][metric]:.3f}"
+                                for s in systems))
     console = Console()
     console.print(table)
     console.print("The copy baseline only strings the facts together: high ROUGE there is not a description. "
-                  "The neighbour baseline is the description of the most similar training product, unedited.")
+                  "The neighbour baseline is the description of the most similar training product, unedited. "
+                  "near_twins: outputs sharing half their 3-word shingles with another output; "
+                  "twins_of_published: with a training description the shop already publishes.")
     if best := result.get("decoding_best_of"):
         rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
             != "claim checker" else "the most faithful"

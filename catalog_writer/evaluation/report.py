@@ -16,6 +16,8 @@ METRIC_ROWS = [
     ("outputs_with_unsupported", "Outputs with an unsupported claim", "lower"),
     ("mean_words", "Mean words", "~reference"), ("length_ratio", "Length ratio (output/reference)", "~1"),
     ("distinct_2", "Distinct-2", "higher"),
+    ("near_twins", "Outputs with a near twin among the others", "~reference"),
+    ("twins_of_published", "Outputs nearly repeating a published description", "~reference"),
 ]
 
 NOTE = (
@@ -27,7 +29,10 @@ NOTE = (
     "much of the score the brand's repeated structure gives for free, and its claims are another product's. Unsupported claims are materials, colours, sizes and numbers in an output that "
     "the product's title and facts do not contain; the **reference** column runs the human-written "
     "descriptions through the same checks, so it shows how often real copy goes beyond the catalog facts. "
-    "Coverage leaves out brand, category, tags and type."
+    "Coverage leaves out brand, category, tags and type. A near twin shares at least half its 3-word shingles "
+    "(Jaccard) with another text: twins among the outputs, or of a description the shop already publishes "
+    "(the training split), are pages a shop would not publish twice; the reference column shows the brand's "
+    "own habit."
 )
 
 
@@ -122,7 +127,8 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         "|---|---|" + "---:|" * len(columns),
     ]
     for key, label, better in METRIC_ROWS:
-        lines.append(f"| {label} | {better} | " + " | ".join(f"{result[s][key]:.3f}" for s in columns) + " |")
+        lines.append(f"| {label} | {better} | " + " | ".join(
+            "-" if result[s].get(key) is None else f"{result[s][key]:.3f}" for s in columns) + " |")
     lines += [
         "",
         NOTE, "",

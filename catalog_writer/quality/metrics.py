@@ -118,6 +118,39 @@ def distinct_n(texts: list[str], n: int = 2) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+TWIN_SHINGLE, TWIN_JACCARD = 3, 0.5
+"""A near twin: a text sharing at least half its 3-word shingles (Jaccard) with another, the rule
+`prepare` uses to keep near-duplicate descriptions in one split group."""
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    w = words(text)
+    return {tuple(w[i : i + TWIN_SHINGLE]) for i in range(max(1, len(w) - TWIN_SHINGLE + 1))} if w else set()
+
+
+def twin_flags(texts: list[str], others: list[str] | None = None) -> list[bool]:
+    """Per text, whether it is a near twin of one of `others` (None: of another of `texts`)."""
+    from collections import Counter
+
+    mine = [_shingles(t) for t in texts]
+    theirs = mine if others is None else [_shingles(t) for t in others]
+    postings: dict[tuple[str, ...], list[int]] = {}
+    for j, sh in enumerate(theirs):
+        for g in sh:
+            postings.setdefault(g, []).append(j)
+    flags = []
+    for i, sh in enumerate(mine):
+        shared = Counter(j for g in sh for j in postings.get(g, ()) if others is not None or j != i)
+        flags.append(any(n >= TWIN_JACCARD * (len(sh) + len(theirs[j]) - n) for j, n in shared.items()))
+    return flags
+
+
+def near_twins(texts: list[str]) -> float:
+    """Share of the texts that have a near twin among the others: copy a shop cannot publish twice
+    (search engines and shoppers read it as one page). 0.0 for fewer than two texts."""
+    return mean([float(f) for f in twin_flags(texts)]) if len(texts) > 1 else 0.0
+
+
 def copy_baseline(record_or_facts: dict) -> str:
     """Title plus every attribute value strung into one sentence: a floor a model has to beat."""
     facts = record_or_facts.get("attributes", record_or_facts)
@@ -151,9 +184,11 @@ def _exemplar_facts(record: dict) -> list[dict] | None:
     return [{**e.get("facts", {}), "title": e.get("title", "")} for e in shown] or None
 
 
-def score_system(preds: list[str], records: list[dict], house: HousePhrases | None = None) -> dict:
+def score_system(preds: list[str], records: list[dict], house: HousePhrases | None = None,
+                 published: list[str] | None = None) -> dict:
     """All metrics for one system's outputs on the test records (means over products); `house` is the
-    brand's house phrases (dataset folder's house_phrases.json), so its voice is not counted as claims."""
+    brand's house phrases (dataset folder's house_phrases.json), so its voice is not counted as claims;
+    `published`: the shop's existing descriptions (the training split), for `twins_of_published`."""
     if len(preds) != len(records):
         raise ValueError(f"{len(preds)} predictions for {len(records)} records")
     refs = [r["completion"][0]["content"] for r in records]
@@ -172,5 +207,8 @@ def score_system(preds: list[str], records: list[dict], house: HousePhrases | No
         "outputs_with_unsupported": mean([1.0 if c else 0.0 for c in claims]),
         **score_lengths(preds, refs),
         "distinct_2": distinct_n(preds, 2),
+        "near_twins": near_twins(preds),
+        # Share of outputs that nearly repeat a description the shop already publishes (None: not given).
+        "twins_of_published": mean([float(f) for f in twin_flags(preds, published)]) if published else None,
         "empty_outputs": sum(1 for p in preds if not p.strip()),
     }
