@@ -167,6 +167,8 @@ def test_prepare_saves_the_profile_and_evaluation_uses_it(tmp_path):
     assert length == manifest["template"]["length"]
     # the brand's own claim share, which turns --strict on by default (the demo's copy is mostly faithful)
     assert template.reference_unsupported_share == manifest["claims"]["share"]["train"] < 0.25
+    # and how templated it is, which sets the default copy guidance (Fernhill repeats its house template)
+    assert template.reference_self_similarity >= 0.15
     assert length["n"] == manifest["counts"]["train"] and 55 <= length["median_words"] <= 80
     assert 100 <= length["max_new_tokens"] < 160  # the demo's references are ~70 words
     settings = decoding_settings(tmp_path / "data" / "test.jsonl", batch_size=4)
@@ -231,6 +233,23 @@ def test_strict_drops_unsupported_sentences():
     engine.template.reference_unsupported_share = 0.6
     (d,) = engine.generate([product], GenerationSettings())[0]
     assert "OEKO-TEX" in d.text and d.settings["strict"] is False
+
+
+def test_copy_guidance_default_follows_how_templated_the_voice_is():
+    """8 where the brand's descriptions repeat a house template, 2 where each is written anew; unknown
+    (older templates): 8, the default before it was measured; an explicit --copy-bias wins."""
+    from catalog_writer.inference.settings import TEMPLATED_SIMILARITY
+    from catalog_writer.ingest.catalog import Product
+
+    assert GenerationSettings().copy_bias_for(None) == 8.0
+    assert GenerationSettings().copy_bias_for(TEMPLATED_SIMILARITY) == 8.0
+    assert GenerationSettings().copy_bias_for(0.05) == 2.0
+    assert GenerationSettings(copy_bias=0.0).copy_bias_for(0.05) == 0.0
+    engine = Canned(CANDIDATES[3:])
+    engine.template.reference_self_similarity = 0.05
+    (d,) = engine.generate([Product(**SCARF)], GenerationSettings())[0]
+    assert d.settings["copy_bias"] == 2.0
+    assert GenerationSettings(copy_bias=4.0).cli_args() == ["--copy-bias", "4.0"]
 
 
 def test_generator_decodes_best_of_candidates(tiny_model_dir):
@@ -338,6 +357,7 @@ def test_strict_default_follows_the_brands_claim_share(eval_data, tiny_model_dir
     result = json.loads(out.strip().splitlines()[-1])
     assert result["decoding"]["strict"] is strict
     assert result["base"]["model_version"].endswith("--strict") is strict
+    assert result["decoding"]["copy_bias"] == 8.0  # the template does not say how templated the voice is
 
 
 def test_evaluate_best_of_needs_an_adapter(eval_data, capsys, monkeypatch):

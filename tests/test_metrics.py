@@ -129,3 +129,13 @@ def test_near_twins_find_pages_a_shop_would_not_publish_twice():
     assert near_twins([page, swapped, other]) == pytest.approx(2 / 3)
     assert near_twins([page, other]) == 0.0 and near_twins([page]) == 0.0
     assert twin_flags([""], [page]) == [False]
+
+
+def test_self_similarity_tells_a_house_template_from_copy_written_anew():
+    from catalog_writer.quality.metrics import self_similarity
+
+    template = [f"Soft {m} socks for long walks. Reinforced heel and toe. Machine wash at 30." for m in
+                ("merino", "alpaca", "cotton")]
+    anew = ["A stoneware mug thrown by hand.", "Soy candles poured in small batches.", "Socks for long walks."]
+    assert self_similarity(template) > 0.5 > 0.1 > self_similarity(anew)
+    assert self_similarity(["one text"]) is None

@@ -43,7 +43,7 @@ DECODING = GenerationSettings()
 BatchSizeOpt = Annotated[int, typer.Option(help=describe("batch_size"))]
 BestOfOpt = Annotated[int, typer.Option(help=describe("best_of"))]
 StrictOpt = Annotated[bool | None, typer.Option("--strict/--no-strict", help=describe("strict"))]
-CopyBiasOpt = Annotated[float, typer.Option(help=describe("copy_bias"))]
+CopyBiasOpt = Annotated[float | None, typer.Option(help=describe("copy_bias"))]
 RewardOpt = Annotated[Path | None, typer.Option(
     help="Reward model folder (`reward train`): rank the --best-of candidates by it instead of the claim checker.")]
 

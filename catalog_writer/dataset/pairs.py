@@ -23,6 +23,7 @@ from catalog_writer.dataset import retrieval
 from catalog_writer.dataset.prompts import Exemplar, PromptTemplate, product_facts
 from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
 from catalog_writer.quality.house import HOUSE_FILE
+from catalog_writer.quality.metrics import self_similarity
 
 __all__ = [
     "SPLITS",
@@ -240,6 +241,8 @@ def prepare_dataset(
     template.length = length_profile([r["completion"][0]["content"] for r in records["train"]])
     # The brand's own claim share decides generation's default --strict (inference/settings.py).
     template.reference_unsupported_share = claim_stats["share"].get("train", claim_stats["share_all"])
+    # How templated the brand is decides generation's default copy guidance (inference/settings.py).
+    template.reference_self_similarity = self_similarity([r["completion"][0]["content"] for r in records["train"]])
 
     source = Path(cat.path)
     manifest = {

@@ -160,6 +160,10 @@ class PromptTemplate:
     """Share of the training descriptions' sentences with a claim their facts do not back (`prepare`'s
     claim check); generation turns `--strict` on by default when it is low (inference/settings.py).
     None: not measured (older templates), strict off unless asked for."""
+    reference_self_similarity: float | None = None
+    """How much the training descriptions repeat each other: the mean over descriptions of the 3-word-shingle
+    Jaccard with the most similar other one (`prepare`). Generation's default copy guidance follows it
+    (inference/settings.py). None: not measured (older templates)."""
     version: int = TEMPLATE_VERSION
     """Template format version; loading a newer one is refused."""
 

@@ -65,8 +65,9 @@ def decoding_settings(test_file: Path, batch_size: int, copy_bias: float | None 
     template = dataset_template(test_file)
     settings = GenerationSettings(do_sample=False, num_variants=1, batch_size=batch_size,
                                   target_words=template.target_words, strict=False)
-    if copy_bias is not None:
-        settings = replace(settings, copy_bias=copy_bias)
+    # Copy guidance as generation applies it for this voice, unless given.
+    settings = replace(settings, copy_bias=replace(settings, copy_bias=copy_bias).copy_bias_for(
+        template.reference_self_similarity))
     settings.validate()
     # Tuned and base get the dataset's token budget (the base model's default template has no length profile).
     return replace(settings, max_new_tokens=settings.budget(template.length))

@@ -167,8 +167,7 @@ def run_batch(
     else:
         template, version = generator.template, generator.model_version
     # The budget the engine will apply (the adapter's length profile) is part of the job.
-    settings = settings.effective(getattr(template, "length", None),
-                                  getattr(template, "reference_unsupported_share", None))
+    settings = settings.for_template(template)
     engine = resolve_engine(engine, settings, template) if generator is None else engine
     job = job_hash(settings, engine=engine, adapter=adapter, base_model=base_model, model_version=version)
     if reward is not None:  # another ranking is another job: its journal lines are not reused

@@ -124,10 +124,9 @@ class Engine(ABC):
         return retrieval.leak_terms(shown, product.title, product_facts(product), self._house)
 
     def resolve(self, settings: GenerationSettings) -> GenerationSettings:
-        """Settings as applied by this engine: the token budget from its template's length profile, and
-        `strict` by default from its brand's claim share."""
-        return settings.effective(getattr(self.template, "length", None),
-                                  getattr(self.template, "reference_unsupported_share", None))
+        """Settings as applied by this engine: the token budget, `strict` and copy guidance from its
+        template's voice profile."""
+        return settings.for_template(self.template)
 
     def messages(self, product: Product, settings: GenerationSettings) -> list[dict]:
         return self.template.messages(product, target_words=settings.target_words,

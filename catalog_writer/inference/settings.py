@@ -18,6 +18,15 @@ from catalog_writer.dataset.lengths import TOKENS_PER_WORD
 
 DEFAULT_MAX_NEW_TOKENS = 160
 """Token budget when neither the settings, a word target nor the adapter's length profile give one."""
+COPY_BIAS_TEMPLATED, COPY_BIAS_UNIQUE = 8.0, 2.0
+"""Default copy guidance for a voice whose descriptions repeat each other, and for one whose do not.
+8 chosen on the demo's validation split (ROUGE-L 0.571 at 4, 0.588 at 8, 0.588 at 12 and 16). On Luma,
+40-step adapter, 8 / 4 / 2 gave ROUGE-L 0.221 / 0.214 / 0.229 on val and 0.220 / 0.233 / 0.235 on test (0 on
+test: 0.205), with 80% / 33% / 0% (val) and 82% / 41% / 5% (test) of drafts near copies of a published
+description; the references: 0%."""
+TEMPLATED_SIMILARITY = 0.15
+"""A voice is templated when its training descriptions share, on average, at least this much with their
+most similar sibling (3-word-shingle Jaccard, `prepare` saves it): Fernhill demo 0.32, Luma 0.05."""
 STRICT_AUTO_SHARE = 0.25
 """`--strict` is on by default when at most this share of the voice's own reference sentences make a claim
 the claim checker finds unsupported. There the checker's flags mark what a draft invents, and dropping
@@ -52,12 +61,12 @@ class GenerationSettings:
     """Forbid repeating any run of this many tokens within the description, 0 = off (the prompt does not
     count). The default against loops: on the demo it beat a 1.1 repetition penalty on ROUGE-L, coverage
     and unsupported claims (bench/decoding.py)."""
-    copy_bias: float = field(default=8.0, metadata=_opt("--copy-bias"))
+    copy_bias: float | None = field(default=None, metadata=_opt("--copy-bias"))
     """Lean towards the exemplar's wording: add this to the logit of the token that continues the shown
     exemplar description (its facts swapped for the product's) where the draft matches it (0 = off; the
-    exemplar's own facts stay banned). The token budget then covers the shown exemplar's length. Default 8
-    chosen on the validation splits: demo ROUGE-L 0.571 at 4, 0.588 at 8 (neighbour 0.568); Luma 0.217 at
-    4, 0.222 at 8 (neighbour 0.187)."""
+    exemplar's own facts stay banned). The token budget then covers the shown exemplar's length. Default: 8
+    for a voice whose descriptions repeat each other (a house template: Fernhill demo), 2 for one that writes
+    each product anew (Luma), where 8 made 82% of drafts near copies of a published page."""
     num_variants: int = field(default=1, metadata=_opt("--variants"))
     """Descriptions per product (more than one implies sampling)."""
     best_of: int = field(default=1, metadata=_opt("--best-of"))
@@ -116,7 +125,7 @@ class GenerationSettings:
             raise bad("top_p", "must be above 0 and at most 1")
         if not self.repetition_penalty > 0:
             raise bad("repetition_penalty", "must be above 0 (1.0 turns it off)")
-        if not 0 <= self.copy_bias <= 20:
+        if self.copy_bias is not None and not 0 <= self.copy_bias <= 20:
             raise bad("copy_bias", "must be between 0 (off) and 20")
         if self.no_repeat_ngram_size < 0:
             raise bad("no_repeat_ngram_size", "must be 0 (off) or more")
@@ -131,14 +140,30 @@ class GenerationSettings:
             return self.strict
         return unsupported_share is not None and unsupported_share <= STRICT_AUTO_SHARE
 
-    def effective(self, length: dict | None = None, unsupported_share: float | None = None) -> GenerationSettings:
-        """Settings as actually applied (validated): sampling when implied, the token budget and strict
-        resolved (`length`, `unsupported_share`: the adapter template's profile and claim share)."""
+    def copy_bias_for(self, self_similarity: float | None) -> float:
+        """`copy_bias` as applied: as set, else by how much the voice's descriptions repeat each other
+        (`self_similarity`, saved by `prepare`; unknown: the templated default, as before it was measured)."""
+        if self.copy_bias is not None:
+            return self.copy_bias
+        unique = self_similarity is not None and self_similarity < TEMPLATED_SIMILARITY
+        return COPY_BIAS_UNIQUE if unique else COPY_BIAS_TEMPLATED
+
+    def effective(self, length: dict | None = None, unsupported_share: float | None = None,
+                  self_similarity: float | None = None) -> GenerationSettings:
+        """Settings as actually applied (validated): sampling when implied; the token budget, strict and
+        copy guidance resolved from the voice's profile (`length`, `unsupported_share`, `self_similarity`:
+        what `prepare` saved in the template; see `for_template`)."""
         self.validate()
         s = replace(self, do_sample=self.sampling, max_new_tokens=self.budget(length),
-                    strict=self.strict_for(unsupported_share))
+                    strict=self.strict_for(unsupported_share), copy_bias=self.copy_bias_for(self_similarity))
         s.min_new_tokens = min(s.min_new_tokens, s.max_new_tokens)
         return s
+
+    def for_template(self, template) -> GenerationSettings:
+        """`effective` with the voice profile a prompt template carries (None: the defaults)."""
+        return self.effective(getattr(template, "length", None),
+                              getattr(template, "reference_unsupported_share", None),
+                              getattr(template, "reference_self_similarity", None))
 
     def cli_args(self) -> list[str]:
         """`generate` options that reproduce these settings (only those that differ from the defaults)."""

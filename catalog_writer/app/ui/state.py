@@ -37,6 +37,8 @@ def voices() -> dict[str, Path | None]:
 
 ACTIVE = " (active)"
 STRICT_CHOICES = {"voice default": None, "on": True, "off": False}
+COPY_CHOICES = {"voice default": None, **{str(b): float(b) for b in (0, 2, 4, 8, 12)}}
+"""The Copy guidance picker: the voice's default (8 for a templated brand, 2 otherwise) or a fixed bias."""
 """The Strict picker: the voice's default (on where its own copy mostly passes the claim checker), or forced."""
 """Suffix of an active version's label in the voice pickers."""
 
@@ -181,11 +183,10 @@ def settings_input(prefix: str, variants: bool = True):
     c2 = st.columns(4)
     best_of = c2[0].number_input("Best of", 1, 8, d.best_of, key=f"{prefix}_best_of", help=describe("best_of"))
     strict = c2[1].selectbox("Strict", list(STRICT_CHOICES), key=f"{prefix}_strict", help=describe("strict"))
-    copy = c2[2].number_input("Copy guidance", 0.0, 20.0, float(d.copy_bias), 0.5, key=f"{prefix}_copy",
-                              help=describe("copy_bias"))
+    copy = c2[2].selectbox("Copy guidance", list(COPY_CHOICES), key=f"{prefix}_copy", help=describe("copy_bias"))
     return GenerationSettings(do_sample=decoding == "sample", temperature=float(temperature),
                               target_words=int(target) or None, num_variants=int(n), best_of=int(best_of),
-                              strict=STRICT_CHOICES[strict], copy_bias=float(copy))
+                              strict=STRICT_CHOICES[strict], copy_bias=COPY_CHOICES[copy])
 
 
 def rerun_when_finished(job, status: dict, prefix: str) -> None:
