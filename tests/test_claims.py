@@ -209,3 +209,17 @@ def test_prepare_marks_and_optionally_drops_unsupported_reference_sentences(tmp_
     # test keeps the published description whatever the option
     refs = lambda d: [r["completion"] for r in load_jsonl(tmp_path / d / "test.jsonl")]  # noqa: E731
     assert refs("dropped") == refs("kept")
+
+
+def test_contradictions_are_claims_against_recorded_facts():
+    from catalog_writer.quality.claims import Claim, contradicts, drop_unsupported_sentences
+
+    facts = {"Color": "Blue, Green", "Material": "Fleece"}
+    assert contradicts(Claim("colour", "Cream", 0, 5), facts)
+    assert contradicts(Claim("material", "cotton", 0, 6), facts)
+    assert not contradicts(Claim("colour", "Cream", 0, 5), {"Material": "Fleece"})  # no colour recorded
+    assert not contradicts(Claim("content", "waterproof", 0, 10), facts)
+    assert contradicts(Claim("leakage", "Merino", 0, 6), {})
+    text = "A blue fleece hoodie. Made of 100% cotton. Waterproof and warm."
+    assert drop_unsupported_sentences(text, facts, contradictions_only=True) == "A blue fleece hoodie. Waterproof and warm."
+    assert drop_unsupported_sentences(text, facts) == "A blue fleece hoodie."

@@ -205,8 +205,10 @@ def test_best_of_keeps_fewest_claims_then_highest_coverage():
     from catalog_writer.ingest.catalog import Product
 
     product = Product(**SCARF)
-    (greedy,) = Canned(CANDIDATES).generate([product], GenerationSettings())[0]
+    (greedy,) = Canned(CANDIDATES).generate([product], GenerationSettings(drop_contradictions=False))[0]
     assert greedy.text == CANDIDATES[0] and greedy.flags["unsupported"]  # one candidate: kept, flagged
+    (default,) = Canned(CANDIDATES).generate([product], GenerationSettings())[0]
+    assert default.text == "Made in Portugal."  # merino and red contradict its facts; the origin only goes beyond
     (best,) = Canned(CANDIDATES).generate([product], GenerationSettings(best_of=4))[0]
     assert best.text == CANDIDATES[3] and best.flags["unsupported"] == [] and best.flags["coverage"] == 1.0
     (of3,) = Canned(CANDIDATES[:3]).generate([product], GenerationSettings(best_of=3))[0]
@@ -317,6 +319,10 @@ def test_evaluate_strict_strips_the_greedy_drafts(eval_data, tiny_model_dir, tmp
 
     loads = []
     monkeypatch.setattr(generate.Generator, "close", lambda self: loads.append(self))
+    # The random tiny model writes no claims: its drafts here each end with one the facts do not back.
+    draft = "A fine thing to own. It is OEKO-TEX certified."
+    monkeypatch.setattr(generate.Generator, "complete_messages",
+                        lambda self, prompts, s, avoid=None: [[(draft, 9, False)] for _ in prompts])
     test_file, adapter = eval_data
     code, out, err = run_cli(["evaluate", test_file, "--adapter", adapter, "--base-model", tiny_model_dir,
                               "--strict", "--json", "--batch-size", "2", "--report", tmp_path / "report"],
@@ -329,7 +335,8 @@ def test_evaluate_strict_strips_the_greedy_drafts(eval_data, tiny_model_dir, tmp
     assert result["decoding"]["strict"] is True and result["strict_from"] == "--strict"
     assert result["tuned"]["model_version"].endswith(" --strict")
     assert "tuned_plain: the same tuned drafts before" in (tmp_path / "report" / "report.md").read_text()
-    assert result["tuned"]["mean_words"] <= result["tuned_plain"]["mean_words"]
+    assert result["tuned"]["mean_words"] == 5 and result["tuned_plain"]["mean_words"] == 9
+    assert result["tuned_plain"]["outputs_with_unsupported"] == 1.0
 
 
 @pytest.mark.parametrize(("share", "flag", "strict"), [(0.1, None, True), (0.6, None, False), (None, None, False),
@@ -363,3 +370,18 @@ def test_strict_default_follows_the_brands_claim_share(eval_data, tiny_model_dir
 def test_evaluate_best_of_needs_an_adapter(eval_data, capsys, monkeypatch):
     code, _, err = run_cli(["evaluate", eval_data[0], "--best-of", "2"], capsys, monkeypatch)
     assert_one_line_error(code, err, "--best-of", "--adapter")
+
+
+def test_contradicting_sentences_go_by_default_even_without_strict():
+    """A colour the facts list otherwise is wrong, not unrecorded: dropped unless --keep-contradictions.
+    A feature the facts do not mention stays (strict is off for this voice)."""
+    from catalog_writer.ingest.catalog import Product
+
+    text = "An alpaca blend scarf in Slate. A cream scarf with black accents. Soft and warm, with a fringe."
+    engine = Canned([text])
+    engine.template.reference_unsupported_share = 0.6  # strict off
+    (d,) = engine.generate([Product(**SCARF)], GenerationSettings())[0]
+    assert d.text == "An alpaca blend scarf in Slate. Soft and warm, with a fringe."
+    (kept,) = engine.generate([Product(**SCARF)], GenerationSettings(drop_contradictions=False))[0]
+    assert kept.text == text and d.settings["drop_contradictions"] is True
+    assert GenerationSettings(drop_contradictions=False).cli_args() == ["--keep-contradictions"]

@@ -43,6 +43,8 @@ DECODING = GenerationSettings()
 BatchSizeOpt = Annotated[int, typer.Option(help=describe("batch_size"))]
 BestOfOpt = Annotated[int, typer.Option(help=describe("best_of"))]
 StrictOpt = Annotated[bool | None, typer.Option("--strict/--no-strict", help=describe("strict"))]
+ContradictionsOpt = Annotated[bool, typer.Option("--drop-contradictions/--keep-contradictions",
+                                                 help=describe("drop_contradictions"))]
 CopyBiasOpt = Annotated[float | None, typer.Option(help=describe("copy_bias"))]
 RewardOpt = Annotated[Path | None, typer.Option(
     help="Reward model folder (`reward train`): rank the --best-of candidates by it instead of the claim checker.")]
@@ -134,6 +136,7 @@ def evaluate(
         int, typer.Option(help=describe("best_of") + " Scored as the block tuned_best_of.")
     ] = DECODING.best_of,
     strict: StrictOpt = DECODING.strict,
+    drop_contradictions: ContradictionsOpt = DECODING.drop_contradictions,
     reward: RewardOpt = None,
     copy_bias: CopyBiasOpt = DECODING.copy_bias,
     json: bool = False,
@@ -145,6 +148,7 @@ def evaluate(
     evaluate_mod.run_evaluation(
         test_file, adapter=adapter, base_model=base_model, limit=limit, batch_size=batch_size,
         as_json=json, report_dir=report, best_of=best_of, strict=strict, reward=reward, copy_bias=copy_bias,
+        drop_contradictions=drop_contradictions,
     )
 
 
@@ -171,6 +175,7 @@ def generate(
     variants: Annotated[int, typer.Option(help=describe("num_variants"))] = DECODING.num_variants,
     best_of: BestOfOpt = DECODING.best_of,
     strict: StrictOpt = DECODING.strict,
+    drop_contradictions: ContradictionsOpt = DECODING.drop_contradictions,
     reward: RewardOpt = None,
     max_new_tokens: Annotated[int | None, typer.Option(help=describe("max_new_tokens"))] = DECODING.max_new_tokens,
     target_words: Annotated[int | None, typer.Option(help=describe("target_words"))] = DECODING.target_words,
@@ -199,7 +204,7 @@ def generate(
         max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
         repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size, num_variants=variants,
         best_of=best_of, strict=strict, seed=seed, target_words=target_words, batch_size=batch_size,
-        copy_bias=copy_bias,
+        copy_bias=copy_bias, drop_contradictions=drop_contradictions,
     )
     batch.run_batch(
         file, out, adapter=adapter, voice=voice, base_model=base_model, input_format=input_format,

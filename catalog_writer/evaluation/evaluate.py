@@ -168,6 +168,7 @@ def run_evaluation(
     best_of: int = 1,
     strict: bool | None = None,
     reward: Path | None = None,
+    drop_contradictions: bool = True,
     copy_bias: float | None = None,
 ) -> dict:
     """Score tuned (if an adapter is given), base, copy and neighbour systems; print, report, return the
@@ -185,7 +186,7 @@ def run_evaluation(
     settings = decoding_settings(test_file, batch_size, copy_bias)  # a bad option fails before any file is read
     share = dataset_template(test_file).reference_unsupported_share
     strict_on = replace(settings, strict=strict).strict_for(share)
-    picked = replace(settings, best_of=best_of, strict=strict_on).validate()
+    picked = replace(settings, best_of=best_of, strict=strict_on, drop_contradictions=drop_contradictions).validate()
     if best_of > 1 and adapter is None:
         raise CatalogWriterError("--best-of chooses among the tuned adapter's drafts: give --adapter")
     if reward is not None:
@@ -225,18 +226,18 @@ def run_evaluation(
             if best_of > 1:
                 preds["tuned_best_of"], versions["tuned_best_of"] = generate_system(
                     "tuned_best_of", records, picked, base_model, tuned, store, progress, avoid,
-                    pick=record_picker(strict_on, Path(test_file).parent, reward))
+                    pick=record_picker(strict_on, Path(test_file).parent, reward, drop_contradictions))
                 free_memory()
         if with_base:  # off only in benchmarks that tune other things (it costs as much as the tuned run)
             preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None,
                                                               store, progress, avoid)
-    if strict_on:  # as `generate` writes them: the greedy drafts without their unsupported sentences
-        if "tuned" in preds:
-            preds["tuned_plain"], versions["tuned_plain"] = preds["tuned"], versions["tuned"]
-        for name in ("tuned", "base"):
+    if strict_on or drop_contradictions:  # as `generate` writes them: without unsupported (strict) or
+        for name in ("tuned", "base"):  # contradicting sentences
             if name in preds:
-                preds[name] = strict_drafts(records, preds[name], Path(test_file).parent)
-                versions[name] += " --strict"
+                plain, preds[name] = preds[name], strict_drafts(records, preds[name], Path(test_file).parent, strict_on)
+                if name == "tuned" and preds[name] != plain:  # the drafts before, where that changed any
+                    preds["tuned_plain"], versions["tuned_plain"] = plain, versions[name]
+                versions[name] += " --strict" if strict_on else ""
     preds["copy"], versions["copy"] = [copy_baseline(r) for r in records], "copy"
     if train:  # the description of the most similar training product, as is
         from catalog_writer.dataset.retrieval import neighbour_baseline
@@ -246,7 +247,7 @@ def run_evaluation(
     result: dict = {
         "test_file": str(test_file), "n": len(records), "base_model": str(base_model),
         "adapter": str(adapter) if adapter else None, "adapter_version": versions.get("tuned"),
-        "decoding": asdict(replace(settings, strict=strict_on).effective()),
+        "decoding": asdict(replace(settings, strict=strict_on, drop_contradictions=drop_contradictions).effective()),
         "strict_from": ("--strict" if strict else "--no-strict") if strict is not None else
         f"default: the brand's reference sentences with an unsupported claim {share if share is not None else 'unmeasured'}",
         **({"decoding_best_of": asdict(picked.effective()),
@@ -304,7 +305,8 @@ def print_summary(result: dict) -> None:
         console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
                       f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
     if "tuned_plain" in result:
-        console.print(f"Strict ({result['strict_from']}): tuned and base without their sentences with an "
-                      "unsupported claim; tuned_plain: the same tuned drafts before.")
+        drops = "an unsupported claim" if result["decoding"]["strict"] else "a claim contradicting the facts"
+        console.print(f"tuned and base: without their sentences with {drops} (strict: {result['strict_from']}); "
+                      "tuned_plain: the same tuned drafts before.")
     if result.get("report"):
         console.print(f"Report: {result['report']}")

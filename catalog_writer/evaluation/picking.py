@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def record_picker(strict: bool, data_dir: Path, reward: Path | None = None):
+def record_picker(strict: bool, data_dir: Path, reward: Path | None = None, contradictions: bool = False):
     """pick(record, raw candidates) -> (raw, text): the most faithful candidate (inference/selection.py),
     checked with the dataset's house phrases like the scores are; with `reward` (a reward model folder)
     the candidate it scores highest."""
@@ -23,7 +23,7 @@ def record_picker(strict: bool, data_dir: Path, reward: Path | None = None):
 
     def choose(record: dict, raws: list[str]) -> tuple[str, str]:
         texts = [postprocess(raw, truncated=False) for raw in raws]
-        (best,) = pick(texts, Checker.for_record(record, house), strict=strict,
+        (best,) = pick(texts, Checker.for_record(record, house), strict=strict, contradictions=contradictions,
                        scorer=scorer.scorer_for(record["prompt"]) if scorer else None)
         return raws[best.index], best.text
 
@@ -31,8 +31,9 @@ def record_picker(strict: bool, data_dir: Path, reward: Path | None = None):
     return choose
 
 
-def strict_drafts(records: list[dict], drafts: list[str], data_dir: Path) -> list[str]:
-    """Each draft without its sentences that carry an unsupported claim (as `--strict` writes them)."""
-    choose = record_picker(True, data_dir)
+def strict_drafts(records: list[dict], drafts: list[str], data_dir: Path, strict: bool = True) -> list[str]:
+    """Each draft without its sentences that carry an unsupported claim (as `--strict` writes them), or
+    with `strict` False only those that contradict the facts (as generation's default writes them)."""
+    choose = record_picker(strict, data_dir, contradictions=True)
     return [choose(r, [d])[1] for r, d in zip(records, drafts)]
 

@@ -160,6 +160,7 @@ class Engine(ABC):
                 model_version=self.model_version, settings=asdict(s), prompt=prompt,
                 new_tokens=candidates[c.index][1],
             ) for c in pick(texts, self.checker(product), keep=s.num_variants, strict=s.strict,
+                            contradictions=s.drop_contradictions,
                             scorer=self.reward.scorer_for(prompt) if self.reward is not None else None)])
         return drafts
 

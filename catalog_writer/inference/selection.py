@@ -38,11 +38,17 @@ class Checker:
 
         return faithfulness_flags(text, self.facts, self.title, house=self.house, exemplars=self.exemplars)
 
-    def strict(self, text: str) -> str:
-        """`text` without its sentences that carry an unsupported claim."""
+    def strict(self, text: str, contradictions_only: bool = False) -> str:
+        """`text` without its sentences that carry an unsupported claim (or only a contradicting one)."""
         from catalog_writer.quality.claims import drop_unsupported_sentences
 
-        return drop_unsupported_sentences(text, self.facts, self.title, self.house, self.exemplars)
+        return drop_unsupported_sentences(text, self.facts, self.title, self.house, self.exemplars,
+                                          contradictions_only)
+
+    def final(self, text: str, strict: bool = False, contradictions: bool = False) -> str:
+        """The text a draft becomes: `strict` drops every sentence with an unsupported claim,
+        `contradictions` those with a claim that contradicts the facts; neither: as is."""
+        return self.strict(text) if strict else self.strict(text, True) if contradictions else text
 
 
 @dataclass
@@ -63,13 +69,13 @@ def rank_key(choice: Choice) -> tuple:
 
 
 def pick(texts: list[str], checker: Checker, keep: int = 1, strict: bool = False,
-         scorer: Callable[[list[str]], list[float]] | None = None) -> list[Choice]:
+         scorer: Callable[[list[str]], list[float]] | None = None, contradictions: bool = False) -> list[Choice]:
     """The `keep` best of `texts` (post-processed candidates), best first. With `scorer` (a reward model,
     inference/reward_scorer.py: final texts -> rewards) the highest reward wins instead, ties to the claim
     checker's order; the reward is also put in the flags."""
     choices = []
     for i, text in enumerate(texts):
-        final = checker.strict(text) if strict else text
+        final = checker.final(text, strict, contradictions)
         choices.append(Choice(i, final, checker.flags(final)))
     if scorer is None:
         return sorted(choices, key=rank_key)[:keep]

@@ -77,6 +77,10 @@ class GenerationSettings:
     whose own descriptions mostly pass the claim checker (at most 25% of their sentences make a claim their
     facts do not back, as `prepare` measured; Fernhill demo 14%: on), off where the checker flags most of
     them (Luma 65%: the facts lack what the brand writes about, and strict would halve its copy)."""
+    drop_contradictions: bool = field(default=True, metadata=_opt("--drop-contradictions/--keep-contradictions"))
+    """Drop every sentence that contradicts the product's recorded facts: a colour, material or size where
+    its facts list its own, or a value of the exemplar's facts it lacks. Such a sentence is wrong, not merely
+    unrecorded, so this is on whatever --strict says (strict drops every unsupported claim)."""
     seed: int = field(default=0, metadata=_opt("--seed"))
     """Random seed for sampling (each batch is seeded by its content, so re-runs reproduce it)."""
     target_words: int | None = field(default=None, metadata=_opt("--target-words"))

@@ -126,12 +126,28 @@ def unsupported_claims(text: str, facts: dict, title: str = "", house: HousePhra
     return seen
 
 
+RECORDED = {"colour": ("colour", "color"), "material": ("material", "fabric"), "size": ("size",)}
+"""Claim kinds a catalogue records as facts (kind -> words of the fact names that record it)."""
+
+
+def contradicts(claim: Claim, facts: dict) -> bool:
+    """Whether an unsupported claim contradicts the facts rather than going beyond them: a value of the
+    exemplar's facts the product lacks, or a colour, material or size where the product's facts list its
+    own (a "Cream" sweatshirt whose colours are Blue, Green, Red is wrong, not merely unrecorded)."""
+    if claim.kind == "leakage":
+        return True
+    names = RECORDED.get(claim.kind, ())
+    return any(n in str(key).casefold() for key in facts for n in names)
+
+
 def drop_unsupported_sentences(text: str, facts: dict, title: str = "", house: HousePhrases | None = None,
-                               exemplars: list[dict] | None = None) -> str:
-    """`text` without its sentences that carry an unsupported claim; line and paragraph breaks kept,
-    bullets whose only sentence went are removed with their marker."""
+                               exemplars: list[dict] | None = None, contradictions_only: bool = False) -> str:
+    """`text` without its sentences that carry an unsupported claim (`contradictions_only`: a claim that
+    contradicts the facts, see `contradicts`); line and paragraph breaks kept, bullets whose only sentence
+    went are removed with their marker."""
     checks = check(text, facts, title, house, exemplars)
-    drop = [(s.start, s.end) for s in checks if s.claims]
+    drop = [(s.start, s.end) for s in checks
+            if any(not contradictions_only or contradicts(c, facts) for c in s.claims)]
     if not drop:
         return text
     lines = []
