@@ -297,9 +297,10 @@ def test_evaluate_best_of_block(eval_data, tiny_model_dir, tmp_path, capsys, mon
     test_file, adapter = eval_data
     code, out, err = run_cli(["evaluate", test_file, "--adapter", adapter, "--base-model", tiny_model_dir,
                               "--best-of", "3", "--strict", "--json", "--batch-size", "2", "--report",
-                              tmp_path / "report"], capsys, monkeypatch)
+                              tmp_path / "report", "--no-base"], capsys, monkeypatch)
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
+    assert "base" not in result  # --no-base: the base model was not run
     assert set(result["tuned_best_of"]) == set(result["tuned"])  # same keys beside tuned
     assert result["decoding_best_of"]["best_of"] == 3 and result["decoding_best_of"]["strict"] is True
     assert result["decoding_best_of"]["do_sample"] is True and result["decoding"]["do_sample"] is False

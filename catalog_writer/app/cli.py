@@ -139,6 +139,8 @@ def evaluate(
     drop_contradictions: ContradictionsOpt = DECODING.drop_contradictions,
     reward: RewardOpt = None,
     copy_bias: CopyBiasOpt = DECODING.copy_bias,
+    base: Annotated[bool, typer.Option("--base/--no-base", help="Also score the base model with the same "
+                                       "prompts and decoding (as long again as the tuned run).")] = True,
     json: bool = False,
     report: Annotated[Path | None, typer.Option(help="Write a markdown report with charts here.")] = None,
 ) -> None:
@@ -148,7 +150,7 @@ def evaluate(
     evaluate_mod.run_evaluation(
         test_file, adapter=adapter, base_model=base_model, limit=limit, batch_size=batch_size,
         as_json=json, report_dir=report, best_of=best_of, strict=strict, reward=reward, copy_bias=copy_bias,
-        drop_contradictions=drop_contradictions,
+        drop_contradictions=drop_contradictions, with_base=base,
     )
 
 
