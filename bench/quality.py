@@ -11,8 +11,8 @@ Luma (`../shared/data/magento-luma/configurable_products.csv`) is skipped when .
     python bench/quality.py --steps 20 --exemplars 2 --set sft.learning_rate=2e-3 --catalog demo
     python bench/quality.py --strict              # force --strict (default: the brand's, as `generate`)
 `tuned` is what `generate` writes by default: `--strict` on for a brand whose own descriptions mostly pass
-the claim checker (the demo), off otherwise (Luma). Where strict is on, `tuned --no-strict` shows the same
-drafts before it, with its own goal checks.
+the claim checker (the demo), off otherwise (Luma); sentences contradicting a recorded fact go either way.
+Where that changed a draft, `tuned, before filters` shows the drafts before, with its own goal checks.
 Run real-model jobs one at a time on a shared machine: `flock /tmp/cpu.lock python bench/quality.py`.
 """
 
@@ -34,7 +34,7 @@ CATALOGS = {
     "luma": (REPO.parent / "shared" / "data" / "magento-luma" / "configurable_products.csv", None),
 }
 SYSTEMS = ("tuned", "tuned_plain", "neighbour", "copy", "base", "reference")
-LABELS = {"tuned_plain": "tuned --no-strict"}
+LABELS = {"tuned_plain": "tuned, before filters"}
 METRICS = (("rougeL", "ROUGE-L"), ("coverage", "coverage"), ("unsupported_per_output", "unsupported / output"),
            ("outputs_with_unsupported", "outputs with unsupported"), ("mean_words", "mean words"),
            ("near_twins", "near twins among outputs"), ("twins_of_published", "twins of a published page"))
