@@ -25,14 +25,8 @@ from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
 from catalog_writer.quality.house import HOUSE_FILE
 from catalog_writer.quality.metrics import self_similarity
 
-__all__ = [
-    "SPLITS",
-    "assign_splits",
-    "near_duplicate_groups",
-    "prepare_dataset",
-    "print_summary",
-    "product_facts",
-]
+__all__ = ["SPLITS", "assign_splits", "near_duplicate_groups", "prepare_dataset", "print_summary",
+           "product_facts"]
 
 SPLITS = ("train", "val", "test")
 SHINGLE = 3

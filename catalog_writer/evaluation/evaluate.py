@@ -16,6 +16,7 @@ from pathlib import Path
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
 from catalog_writer.evaluation.picking import record_picker, strict_drafts
+from catalog_writer.evaluation.report import SYSTEMS, print_summary, write_report
 from catalog_writer.training.adapter import Adapter, open_adapter
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
     attribute_coverage,
@@ -29,7 +30,6 @@ from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the te
     unsupported_claims,
 )
 
-SYSTEMS = ("tuned", "tuned_plain", "tuned_best_of", "base", "copy", "neighbour")
 PREDICTIONS = "predictions.jsonl"
 
 
@@ -267,46 +267,9 @@ def run_evaluation(
     if adapter is not None:
         result["registry_updated"] = _merge_into_registry(Path(adapter), result)
     if report_dir is not None:
-        from catalog_writer.evaluation.report import write_report
-
         result["report"] = str(write_report(Path(report_dir), result, records, preds))
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print_summary(result)
     return result
-
-
-def print_summary(result: dict) -> None:
-    """One table: metrics down, systems across."""
-    from rich.console import Console
-    from rich.table import Table
-
-    systems = [s for s in (*SYSTEMS, "reference") if s in result]
-    table = Table(title=f"{result['n']} test products, greedy decoding")
-    table.add_column("metric")
-    for s in systems:
-        version = result[s]["model_version"]
-        table.add_column(s if version == s else f"{s}\n{version}", justify="right")
-    for metric in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "outputs_with_unsupported",
-                   "mean_words", "reference_mean_words", "length_ratio", "distinct_2", "near_twins",
-                   "twins_of_published"):
-        table.add_row(metric, *("-" if result[s].get(metric) is None else f"{result[s][metric]:.3f}"
-                                for s in systems))
-    console = Console()
-    console.print(table)
-    console.print("The copy baseline only strings the facts together: high ROUGE there is not a description. "
-                  "The neighbour baseline is the description of the most similar training product, unedited. "
-                  "near_twins: outputs sharing half their 3-word shingles with another output; "
-                  "twins_of_published: with a training description the shop already publishes.")
-    if best := result.get("decoding_best_of"):
-        rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
-            != "claim checker" else "the most faithful"
-        console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
-                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
-    if "tuned_plain" in result:
-        drops = "an unsupported claim" if result["decoding"]["strict"] else "a claim contradicting the facts"
-        console.print(f"tuned and base: without their sentences with {drops} (strict: {result['strict_from']}); "
-                      "tuned_plain: the same tuned drafts before.")
-    if result.get("report"):
-        console.print(f"Report: {result['report']}")

@@ -8,6 +8,8 @@ from pathlib import Path
 from catalog_writer.core.fileio import atomic_write, write_json_atomic
 from catalog_writer.quality.metrics import unsupported_claims, word_count
 
+SYSTEMS = ("tuned", "tuned_plain", "tuned_best_of", "base", "copy", "neighbour")
+"""The scored systems, in table order (the human references follow)."""
 SYSTEM_COLOURS = {"tuned": "#2b6cb0", "tuned_plain": "#90cdf4", "tuned_best_of": "#319795", "base": "#a0aec0", "copy": "#dd6b20",
                   "neighbour": "#805ad5", "reference": "#38a169"}
 METRIC_ROWS = [
@@ -154,3 +156,38 @@ def write_report(out: Path, result: dict, records: list[dict], preds: dict[str, 
     write_json_atomic(out / "metrics.json", result)
     text = markdown(result, records, preds, images)
     return atomic_write(out / "report.md", lambda f: f.write(text))
+
+
+def print_summary(result: dict) -> None:
+    """One table: metrics down, systems across."""
+    from rich.console import Console
+    from rich.table import Table
+
+    systems = [s for s in (*SYSTEMS, "reference") if s in result]
+    table = Table(title=f"{result['n']} test products, greedy decoding")
+    table.add_column("metric")
+    for s in systems:
+        version = result[s]["model_version"]
+        table.add_column(s if version == s else f"{s}\n{version}", justify="right")
+    for metric in ("rouge1", "rouge2", "rougeL", "coverage", "unsupported_per_output", "outputs_with_unsupported",
+                   "mean_words", "reference_mean_words", "length_ratio", "distinct_2", "near_twins",
+                   "twins_of_published"):
+        table.add_row(metric, *("-" if result[s].get(metric) is None else f"{result[s][metric]:.3f}"
+                                for s in systems))
+    console = Console()
+    console.print(table)
+    console.print("The copy baseline only strings the facts together: high ROUGE there is not a description. "
+                  "The neighbour baseline is the description of the most similar training product, unedited. "
+                  "near_twins: outputs sharing half their 3-word shingles with another output; "
+                  "twins_of_published: with a training description the shop already publishes.")
+    if best := result.get("decoding_best_of"):
+        rank = "the best by the " + result["best_of_ranking"] if result.get("best_of_ranking", "claim checker") \
+            != "claim checker" else "the most faithful"
+        console.print(f"tuned_best_of: {rank} of {best['best_of']} samples per product (temperature "
+                      f"{best['temperature']}, top-p {best['top_p']}{', strict' if best['strict'] else ''}).")
+    if "tuned_plain" in result:
+        drops = "an unsupported claim" if result["decoding"]["strict"] else "a claim contradicting the facts"
+        console.print(f"tuned and base: without their sentences with {drops} (strict: {result['strict_from']}); "
+                      "tuned_plain: the same tuned drafts before.")
+    if result.get("report"):
+        console.print(f"Report: {result['report']}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalog_writer.ingest.catalog import Product
 from catalog_writer.inference.postprocess import postprocess, to_html
+from catalog_writer.inference.processors import chunks, generated_only, stop_token_ids  # ct2_engine imports the last here
 from catalog_writer.inference.selection import Checker, pick
 from catalog_writer.inference.settings import GenerationSettings
 
@@ -176,18 +177,6 @@ class Engine(ABC):
         pass
 
 
-def stop_token_ids(tokenizer, model_eos: int | list[int] | None) -> list[int]:
-    """Stop at the end of the assistant turn (ChatML <|im_end|>) as well as at the model's EOS."""
-    stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
-    stops |= set(model_eos if isinstance(model_eos, list) else [model_eos])
-    return sorted(i for i in stops if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
-
-
-def _chunks(seq: list, size: int) -> Iterable[list]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
 class Generator(Engine):
     """Hugging Face engine: model (+ merged adapter) loaded once, batched greedy or sampled decoding."""
 
@@ -260,8 +249,6 @@ class Generator(Engine):
         from catalog_writer.inference.copying import copy_processor, copy_sources
         from catalog_writer.inference.leakage import leakage_processor
 
-        from catalog_writer.inference.processors import generated_only
-
         ids = self.encode(prompts)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
         results: list[list[tuple[str, int, bool]]] = [[] for _ in ids]
@@ -278,7 +265,7 @@ class Generator(Engine):
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)  # silence sampling-flag warnings
         device = next(self.model.parameters()).device
-        for chunk in _chunks(order, max(1, s.batch_size)):
+        for chunk in chunks(order, max(1, s.batch_size)):
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
             width = batch["input_ids"].shape[1]  # left padding: every prompt ends here

@@ -8,7 +8,22 @@ row's prompt ends at the same column, the input width.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from catalog_writer.inference.settings import GenerationSettings
+
+
+def stop_token_ids(tokenizer, model_eos: int | list[int] | None) -> list[int]:
+    """Stop at the end of the assistant turn (ChatML <|im_end|>) as well as at the model's EOS."""
+    stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    stops |= set(model_eos if isinstance(model_eos, list) else [model_eos])
+    return sorted(i for i in stops if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+
+
+def chunks(seq: list, size: int) -> Iterable[list]:
+    """`seq` in consecutive slices of `size` (the batches of a decoding run)."""
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
 
 
 def _no_repeat_class():
