@@ -9,7 +9,6 @@ joined with union-find, so no text the model trained on reappears in val or test
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,30 +23,16 @@ from catalog_writer.dataset.prompts import Exemplar, PromptTemplate, product_fac
 from catalog_writer.dataset.retrieval import DEFAULT_EXEMPLARS
 from catalog_writer.quality.house import HOUSE_FILE
 from catalog_writer.quality.metrics import self_similarity
+from catalog_writer.quality.text import NEAR_DUP_JACCARD, SHINGLE, WORD, shingles
 
 __all__ = ["SPLITS", "assign_splits", "near_duplicate_groups", "prepare_dataset", "print_summary",
            "product_facts"]
 
 SPLITS = ("train", "val", "test")
-SHINGLE = 3
-"""Words per shingle for near-duplicate detection."""
-NEAR_DUP_JACCARD = 0.5
-"""Two descriptions whose shingle sets overlap at least this much (Jaccard) share a group."""
 MAX_SHINGLE_DF = 50
 """Shingles in more descriptions than this (house boilerplate) are not used to find candidate pairs."""
 MIN_PRODUCTS_FOR_HOLDOUT = 10
 """From this many usable products on, val and test always get at least one group each."""
-
-_WORD = re.compile(r"\w+")
-
-
-def shingles(text: str, n: int = SHINGLE) -> set[str]:
-    """Lower-cased word n-grams of `text` (the whole text as one shingle when it is shorter than n)."""
-    words = _WORD.findall(text.casefold())
-    if len(words) < n:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-
 
 class _UnionFind:
     def __init__(self, n: int) -> None:
@@ -77,7 +62,7 @@ def near_duplicate_groups(products: list[Product], threshold: float = NEAR_DUP_J
     sets = [shingles(p.description) for p in products]
     for i, p in enumerate(products):
         keys = [f"group:{p.group}"] if p.group else []
-        words = _WORD.findall(p.description.casefold())
+        words = WORD.findall(p.description.casefold())
         keys.append("text:" + " ".join(words) if words else "")
         for key in filter(None, keys):
             j = first_with.setdefault(key, i)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.core.fileio import append_jsonl, iter_jsonl, read_jsonl
-from catalog_writer.evaluation.picking import record_picker, strict_drafts
+from catalog_writer.evaluation.picking import filtered_drafts, record_picker
 from catalog_writer.evaluation.report import SYSTEMS, print_summary, write_report
 from catalog_writer.training.adapter import Adapter, open_adapter
 from catalog_writer.quality.metrics import (  # noqa: F401  (re-exported: the team's evaluation API)
@@ -231,10 +231,13 @@ def run_evaluation(
         if with_base:  # off only in benchmarks that tune other things (it costs as much as the tuned run)
             preds["base"], versions["base"] = generate_system("base", records, settings, base_model, None,
                                                               store, progress, avoid)
+    from catalog_writer.quality.house import load_house
+
+    house = load_house(Path(test_file).parent)  # the brand's voice phrases are not claims (None when absent)
     if strict_on or drop_contradictions:  # as `generate` writes them: without unsupported (strict) or
         for name in ("tuned", "base"):  # contradicting sentences
             if name in preds:
-                plain, preds[name] = preds[name], strict_drafts(records, preds[name], Path(test_file).parent, strict_on)
+                plain, preds[name] = preds[name], filtered_drafts(records, preds[name], house, strict_on)
                 if name == "tuned" and preds[name] != plain:  # the drafts before, where that changed any
                     preds["tuned_plain"], versions["tuned_plain"] = plain, versions[name]
                 versions[name] += " --strict" if strict_on else ""
@@ -255,9 +258,6 @@ def run_evaluation(
            else {}),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    from catalog_writer.quality.house import load_house
-
-    house = load_house(Path(test_file).parent)  # the brand's voice phrases are not claims (None when absent)
     published = [r["completion"][0]["content"] for r in train if r.get("completion")]  # the shop's pages
     for name, texts in preds.items():
         result[name] = {"model_version": versions[name], **score_system(texts, records, house, published)}

@@ -31,9 +31,11 @@ def record_picker(strict: bool, data_dir: Path, reward: Path | None = None, cont
     return choose
 
 
-def strict_drafts(records: list[dict], drafts: list[str], data_dir: Path, strict: bool = True) -> list[str]:
-    """Each draft without its sentences that carry an unsupported claim (as `--strict` writes them), or
-    with `strict` False only those that contradict the facts (as generation's default writes them)."""
-    choose = record_picker(strict, data_dir, contradictions=True)
-    return [choose(r, [d])[1] for r, d in zip(records, drafts)]
+def filtered_drafts(records: list[dict], drafts: list[str], house, strict: bool = True) -> list[str]:
+    """Each (post-processed) draft without its sentences that carry an unsupported claim (as `--strict`
+    writes them), or with `strict` False only those that contradict the facts (generation's default);
+    `house`: the dataset's house phrases."""
+    from catalog_writer.inference.selection import Checker
+
+    return [Checker.for_record(r, house).final(d, strict, contradictions=True) for r, d in zip(records, drafts)]
 

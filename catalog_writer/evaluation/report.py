@@ -118,7 +118,7 @@ def markdown(result: dict, records: list[dict], preds: dict[str, list[str]], ima
         (f"- Adapter: `{result['adapter']}` ({result['adapter_version']})" if result.get("adapter")
          else "- Adapter: none (base model and copy baseline only)"),
         f"- Decoding (same for every model): `{json.dumps(result['decoding'])}`",
-        *([f"- tuned and base drafts without their sentences with "
+        *(["- tuned and base drafts without their sentences with "
            + ("an unsupported claim" if result["decoding"].get("strict") else "a claim contradicting the facts")
            + f", as `generate` writes them (strict: {result.get('strict_from')}); tuned_plain: the same tuned "
            "drafts before"] if "tuned_plain" in result else []),

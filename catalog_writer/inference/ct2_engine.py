@@ -34,9 +34,8 @@ from pathlib import Path
 
 from catalog_writer.core.errors import CatalogWriterError
 from catalog_writer.dataset.shown import shown_descriptions
-from catalog_writer.inference.generate import (
-    Engine, GenerationSettings, Generator, adapter_version, load_template, stop_token_ids,
-)
+from catalog_writer.inference.generate import Engine, GenerationSettings, Generator, adapter_version, load_template
+from catalog_writer.inference.processors import stop_token_ids
 from catalog_writer.training.adapter import Adapter, open_adapter
 
 CACHE = ".ct2"

@@ -87,12 +87,13 @@ def _user_errors() -> Iterator[None]:
         raise
 
 
-class PromptSizer(Engine):
+class PromptSizer:
     """An HF engine's template, exemplar index and tokenizer without its model: the driver measures
-    prompt lengths exactly as the single-process job does, to form the same batches."""
+    prompt lengths exactly as the single-process job does (the engine's own methods), to form the same
+    batches. It generates nothing, so it is no Engine."""
 
-    encode = Generator.encode
-    prompt_lengths = Generator.prompt_lengths
+    exemplars_for, messages = Engine.exemplars_for, Engine.messages
+    encode, prompt_lengths = Generator.encode, Generator.prompt_lengths
 
     def __init__(self, base_model: Path | None, adapter: Path | None) -> None:
         from catalog_writer.dataset.retrieval import template_index
@@ -103,9 +104,6 @@ class PromptSizer(Engine):
         if base_model is None and adapter is not None:
             base_model = modeling.adapter_base(Path(adapter))
         self.tokenizer = modeling.load_tokenizer(modeling.resolve_base(base_model))
-
-    def _complete(self, prompts, s, progress, avoid=None):
-        raise NotImplementedError("PromptSizer only measures prompts")
 
 
 def plan_batches(todo: list, settings: GenerationSettings, engine: str, base_model: Path | None,

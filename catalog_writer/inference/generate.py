@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog_writer.ingest.catalog import Product
 from catalog_writer.inference.postprocess import postprocess, to_html
-from catalog_writer.inference.processors import chunks, generated_only, stop_token_ids  # ct2_engine imports the last here
+from catalog_writer.inference.processors import chunks, generated_only, stop_token_ids
 from catalog_writer.inference.selection import Checker, pick
 from catalog_writer.inference.settings import GenerationSettings
 

@@ -38,17 +38,15 @@ class Checker:
 
         return faithfulness_flags(text, self.facts, self.title, house=self.house, exemplars=self.exemplars)
 
-    def strict(self, text: str, contradictions_only: bool = False) -> str:
-        """`text` without its sentences that carry an unsupported claim (or only a contradicting one)."""
-        from catalog_writer.quality.claims import drop_unsupported_sentences
-
-        return drop_unsupported_sentences(text, self.facts, self.title, self.house, self.exemplars,
-                                          contradictions_only)
-
     def final(self, text: str, strict: bool = False, contradictions: bool = False) -> str:
         """The text a draft becomes: `strict` drops every sentence with an unsupported claim,
         `contradictions` those with a claim that contradicts the facts; neither: as is."""
-        return self.strict(text) if strict else self.strict(text, True) if contradictions else text
+        if not (strict or contradictions):
+            return text
+        from catalog_writer.quality.claims import drop_unsupported_sentences
+
+        return drop_unsupported_sentences(text, self.facts, self.title, self.house, self.exemplars,
+                                          contradictions_only=not strict)
 
 
 @dataclass

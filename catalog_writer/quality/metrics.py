@@ -12,7 +12,7 @@ from functools import lru_cache
 from catalog_writer.quality import claims as _claims
 from catalog_writer.quality.house import HousePhrases
 from catalog_writer.quality.text import fold as _fold
-from catalog_writer.quality.text import mentioned, stems, values, words
+from catalog_writer.quality.text import NEAR_DUP_JACCARD, mentioned, shingles, stems, values, words
 
 # Identifiers: support claims, but neither expected in a description nor copied by the copy baseline.
 _IDENTIFIERS = {"title", "price", "id", "sku", "handle", "gtin", "mpn", "barcode", "ean", "upc"}
@@ -118,23 +118,13 @@ def distinct_n(texts: list[str], n: int = 2) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-TWIN_SHINGLE, TWIN_JACCARD = 3, 0.5
-"""A near twin: a text sharing at least half its 3-word shingles (Jaccard) with another, the rule
-`prepare` uses to keep near-duplicate descriptions in one split group."""
-
-
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    w = words(text)
-    return {tuple(w[i : i + TWIN_SHINGLE]) for i in range(max(1, len(w) - TWIN_SHINGLE + 1))} if w else set()
-
-
 def closest_overlap(texts: list[str], others: list[str] | None = None) -> list[float]:
     """Per text, the highest 3-word-shingle Jaccard with one of `others` (None: another of `texts`)."""
     from collections import Counter
 
-    mine = [_shingles(t) for t in texts]
-    theirs = mine if others is None else [_shingles(t) for t in others]
-    postings: dict[tuple[str, ...], list[int]] = {}
+    mine = [shingles(t) for t in texts]
+    theirs = mine if others is None else [shingles(t) for t in others]
+    postings: dict[str, list[int]] = {}
     for j, sh in enumerate(theirs):
         for g in sh:
             postings.setdefault(g, []).append(j)
@@ -146,8 +136,9 @@ def closest_overlap(texts: list[str], others: list[str] | None = None) -> list[f
 
 
 def twin_flags(texts: list[str], others: list[str] | None = None) -> list[bool]:
-    """Per text, whether it is a near twin of one of `others` (None: of another of `texts`)."""
-    return [b >= TWIN_JACCARD for b in closest_overlap(texts, others)]
+    """Per text, whether it is a near twin of one of `others` (None: of another of `texts`): the rule
+    `prepare` groups near-duplicate descriptions by (quality.text.NEAR_DUP_JACCARD)."""
+    return [b >= NEAR_DUP_JACCARD for b in closest_overlap(texts, others)]
 
 
 def self_similarity(texts: list[str]) -> float | None:

@@ -18,6 +18,23 @@ NON_VALUES = {"", "yes", "no", "true", "false", "0", "1", "n/a", "na", "none", "
 STOP = {"a", "an", "and", "the", "of", "with", "for", "in", "on", "to", "or", "by", "&", "at", "from", "is",
         "it", "its", "this", "that", "as", "be", "are", "you", "your", "our", "we"}
 SPLIT = re.compile(r"\s*(?:[,;|>]|\s/\s)\s*")  # "a, b", "a|b" (Magento), "Men > Tops"
+SHINGLE = 3
+"""Words per shingle for near-duplicate detection."""
+NEAR_DUP_JACCARD = 0.5
+"""Two texts whose shingle sets overlap at least this much (Jaccard) are near duplicates: `prepare` keeps
+such descriptions in one split group, and evaluation counts such outputs as twins."""
+WORD = re.compile(r"\w+")
+"""A word for shingles (case-folded first)."""
+
+
+def shingles(text: str, n: int = SHINGLE) -> set[str]:
+    """Lower-cased word n-grams of `text` (the whole text as one shingle when it is shorter than n)."""
+    ws = WORD.findall(text.casefold())
+    if len(ws) < n:
+        return {" ".join(ws)} if ws else set()
+    return {" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)}
+
+
 TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 SIZE_ORDER = ["XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "4XL", "5XL"]
 SIZE_ALIAS = {"2XL": "XXL", "3XL": "XXXL"}

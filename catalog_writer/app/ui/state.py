@@ -36,11 +36,11 @@ def voices() -> dict[str, Path | None]:
 
 
 ACTIVE = " (active)"
+"""Suffix of an active version's label in the voice pickers."""
 STRICT_CHOICES = {"voice default": None, "on": True, "off": False}
+"""The Strict picker: the voice's default (on where its own copy mostly passes the claim checker), or forced."""
 COPY_CHOICES = {"voice default": None, **{str(b): float(b) for b in (0, 2, 4, 8, 12)}}
 """The Copy guidance picker: the voice's default (8 for a templated brand, 2 otherwise) or a fixed bias."""
-"""The Strict picker: the voice's default (on where its own copy mostly passes the claim checker), or forced."""
-"""Suffix of an active version's label in the voice pickers."""
 
 
 def _key(name: str) -> str:
